@@ -1,0 +1,51 @@
+"""The exception tree of sr2fhir (see DESIGN.md). Messages never carry PHI."""
+
+from __future__ import annotations
+
+
+class Sr2FhirError(Exception):
+    """Base of every error sr2fhir raises on purpose."""
+
+
+class ConfigError(Sr2FhirError):
+    """A configuration file, key or value is wrong; the CLI exits with status 2."""
+
+
+class SpoolError(Sr2FhirError):
+    """The spool could not durably store an instance (C-STORE answers 0xA700)."""
+
+
+class SrParseError(Sr2FhirError):
+    """Input is not DICOM, not an SR, not TID 1500, or its content tree is malformed."""
+
+    def __init__(self, message: str, item_path: str | None = None) -> None:
+        super().__init__(message)
+        self.item_path = item_path
+
+
+class MappingError(Sr2FhirError):
+    """A TID 1500 report could not be mapped to FHIR (e.g. a required attribute is empty)."""
+
+    def __init__(self, message: str, item_path: str | None = None) -> None:
+        super().__init__(message)
+        self.item_path = item_path
+
+
+class DeliveryError(Sr2FhirError):
+    """A Bundle could not be delivered to its sink."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later (network error, 408, 429, 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help (4xx); the OperationOutcome is kept with the job."""
+
+    def __init__(self, message: str, outcome: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
