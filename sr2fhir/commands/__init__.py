@@ -1,0 +1,1 @@
+"""Sub-commands of the `sr2fhir` command line, one module each."""

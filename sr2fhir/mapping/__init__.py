@@ -1,0 +1,19 @@
+"""TID 1500 Measurement Report -> FHIR R5 transaction Bundle (pure functions, no I/O).
+
+Public API:
+    read_sr_file(path) / read_sr_bytes(data) -> pydicom Dataset      (raise SrParseError)
+    convert_dataset(ds, options=MappingOptions()) -> Bundle dict       (raise SrParseError, MappingError)
+    bundle_to_json(bundle) -> bytes                                    (deterministic serialisation)
+"""
+
+from sr2fhir.mapping.convert import bundle_to_json, convert_dataset
+from sr2fhir.mapping.options import MappingOptions
+from sr2fhir.mapping.read import read_sr_bytes, read_sr_file
+
+__all__ = [
+    "MappingOptions",
+    "bundle_to_json",
+    "convert_dataset",
+    "read_sr_bytes",
+    "read_sr_file",
+]
