@@ -6,18 +6,158 @@ import json
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
-from sr2fhir.errors import MappingError
+from sr2fhir.errors import SrParseError
+from sr2fhir.mapping.codes import Code
+from sr2fhir.mapping.content import parse_content_tree
+from sr2fhir.mapping.context import BuildContext, ReportReferences, Resource
+from sr2fhir.mapping.devices import (
+    build_general_equipment_device,
+    build_participant_device,
+    build_participant_person,
+    equipment_key,
+)
+from sr2fhir.mapping.document import DocumentHeader, Equipment, parse_document_header
+from sr2fhir.mapping.ids import resource_id
+from sr2fhir.mapping.observations import (
+    DeviceRelationship,
+    build_derived_imaging_measurement,
+    build_imaging_measurement_group,
+    build_imaging_qualitative_evaluation,
+)
 from sr2fhir.mapping.options import MappingOptions
+from sr2fhir.mapping.references import build_report_references
+from sr2fhir.mapping.report import MeasurementReport, is_measurement_report, parse_measurement_report
+from sr2fhir.mapping.times import from_dicom
 
 DEFAULT_OPTIONS = MappingOptions()
+SR_SOP_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+# The SR SOP classes whose IODs allow the TID 1500 content (NUM, SCOORD, IMAGE ...).
+TID_1500_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+        "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+        "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+        "1.2.840.10008.5.1.4.1.1.88.35",  # Extensible SR
+    }
+)
 
 
-def convert_dataset(ds: Dataset, options: MappingOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
-    """Map one TID 1500 report to one FHIR R5 transaction Bundle."""
-    raise MappingError("mapping not implemented yet")
+def convert_dataset(
+    ds: Dataset,
+    options: MappingOptions = DEFAULT_OPTIONS,
+    references: ReportReferences | None = None,
+) -> dict[str, Any]:
+    """Map one TID 1500 report to one FHIR R5 transaction Bundle.
+
+    `references` replaces the logical Patient/ServiceRequest/ImagingStudy references (the
+    fhir sink passes literal ones it found on the server).
+    """
+    sop_class = str(ds.get("SOPClassUID", "")).strip()
+    if not sop_class.startswith(SR_SOP_CLASS_PREFIX):
+        raise SrParseError(f"not an SR: SOP Class is {_sop_class_name(sop_class)}")
+    root = parse_content_tree(ds)
+    if not is_measurement_report(root):
+        raise SrParseError(
+            "an SR but not a TID 1500 Measurement Report "
+            f"(document title {_describe_title(root.concept)}, template {root.template_id or 'none'})"
+        )
+    if sop_class not in TID_1500_SOP_CLASSES:
+        raise SrParseError(f"{_sop_class_name(sop_class)} cannot carry a TID 1500 report")
+    header = parse_document_header(ds)
+    report = parse_measurement_report(root)
+    refs = references or build_report_references(header, options)
+    ctx = BuildContext(
+        header=header,
+        options=options,
+        references=refs,
+        status=_status(header),
+        document_time=from_dicom(
+            None,
+            header.content_date,
+            header.content_time,
+            header.timezone_offset,
+            options.default_utc_offset,
+            "Content Date/Time",
+        ),
+        performers=_performers(header, report),
+    )
+    devices = _device_relationship(ctx, header)
+    for group in report.groups:
+        build_imaging_measurement_group(ctx, group, devices)
+    for evaluation in report.evaluations:
+        build_imaging_qualitative_evaluation(ctx, evaluation, None, devices, None)
+    for derived in report.derived:
+        build_derived_imaging_measurement(ctx, derived, devices)
+    return build_transaction_bundle(header, [e.resource for e in ctx.entries.values()])
+
+
+def _status(header: DocumentHeader) -> str:
+    """PreliminaryFlag lower-cased (ConceptMap-02); a PARTIAL report is preliminary too."""
+    if header.preliminary_flag == "PRELIMINARY" or header.completion_flag == "PARTIAL":
+        return "preliminary"
+    return "final"
+
+
+def _performers(header: DocumentHeader, report: MeasurementReport) -> tuple[Resource, ...]:
+    names = list(dict.fromkeys(report.person_observers + header.participant_persons))
+    return tuple(build_participant_person(name, n) for n, name in enumerate(names, start=1))
+
+
+def _device_relationship(ctx: BuildContext, header: DocumentHeader) -> DeviceRelationship:
+    key = equipment_key(header.equipment, header.sop_instance_uid)
+    equipment = ctx.add(build_general_equipment_device(header.equipment, key)).reference
+    fallback = equipment
+    for device in header.participant_devices:
+        if not _same_device(device, header.equipment):
+            participant_key = equipment_key(device, header.sop_instance_uid)
+            fallback = ctx.add(build_participant_device(device, participant_key)).reference
+            break
+    return DeviceRelationship(key, equipment, fallback)
+
+
+def _same_device(a: Equipment, b: Equipment) -> bool:
+    if a.device_uid and b.device_uid:
+        return a.device_uid == b.device_uid
+    return (a.manufacturer, a.model_name, a.serial_number) == (
+        b.manufacturer,
+        b.model_name,
+        b.serial_number,
+    )
+
+
+def build_transaction_bundle(header: DocumentHeader, resources: list[Resource]) -> dict[str, Any]:
+    """One transaction per SR; every entry is a PUT to its deterministic id (idempotent)."""
+    return {
+        "resourceType": "Bundle",
+        "id": resource_id(header.sop_instance_uid, "Bundle"),
+        "identifier": {"system": "urn:dicom:uid", "value": f"urn:oid:{header.sop_instance_uid}"},
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{r['id']}",
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in resources
+        ],
+    }
+
+
+def _sop_class_name(uid: str) -> str:
+    if not uid:
+        return "missing"
+    name = UID(uid).name
+    return f"{name} ({uid})" if name and name != uid else uid
+
+
+def _describe_title(title: Code | None) -> str:
+    if title is None:
+        return "missing"
+    return f'({title.value}, {title.designator}, "{title.meaning}")'
 
 
 def bundle_to_json(bundle: dict[str, Any]) -> bytes:
-    """Serialise a Bundle the same way every time (sorted keys are not used: order is meaningful)."""
+    """Serialise a Bundle the same way every time (key order is the builders' FHIR order)."""
     return (json.dumps(bundle, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

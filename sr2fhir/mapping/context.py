@@ -1,0 +1,76 @@
+"""What every builder of one report shares: references, time, status, and the entry list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sr2fhir.mapping.document import DocumentHeader
+from sr2fhir.mapping.ids import resource_id
+from sr2fhir.mapping.options import MappingOptions
+from sr2fhir.mapping.times import FhirTime, from_dicom
+
+Resource = dict[str, Any]
+Reference = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportReferences:
+    """References to the resources the EHR owns: Patient, ServiceRequest, ImagingStudy."""
+
+    subject: Reference
+    service_request: Reference | None
+    imaging_study: Reference
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One Bundle entry: the resource, and its fullUrl (urn:uuid of its deterministic id)."""
+
+    resource: Resource
+
+    @property
+    def full_url(self) -> str:
+        return f"urn:uuid:{self.resource['id']}"
+
+    @property
+    def reference(self) -> Reference:
+        return {"reference": self.full_url}
+
+
+@dataclass
+class BuildContext:
+    """Mutable only while one Bundle is being built; entries keep insertion order."""
+
+    header: DocumentHeader
+    options: MappingOptions
+    references: ReportReferences
+    status: str
+    document_time: FhirTime
+    performers: tuple[Resource, ...]
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def id_for(self, kind: str, path: str) -> str:
+        """Ids of per-report resources: SOP Instance UID + resource kind + content item path."""
+        return resource_id(self.header.sop_instance_uid, kind, path)
+
+    def add(self, resource: Resource) -> Entry:
+        """Add a resource once (shared devices are added by the first item that needs them)."""
+        existing = self.entries.get(resource["id"])
+        if existing is not None:
+            return existing
+        entry = Entry(resource)
+        self.entries[resource["id"]] = entry
+        return entry
+
+    def time_of(self, observation_datetime: str | None, what: str) -> FhirTime:
+        if observation_datetime is None:
+            return self.document_time
+        return from_dicom(
+            observation_datetime,
+            None,
+            None,
+            self.header.timezone_offset,
+            self.options.default_utc_offset,
+            what,
+        )

@@ -1,0 +1,164 @@
+"""The SR header: Patient, Study, Equipment and Document IE attributes the mapping reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from sr2fhir.errors import MappingError
+from sr2fhir.mapping.content import _str
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """Issuer of an identifier: free text namespace and/or a universal entity id."""
+
+    local_id: str | None = None
+    universal_id: str | None = None
+    universal_id_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Equipment:
+    """General Equipment Module (PS3.3 C.7.5.1), or one device of the Participant Sequence."""
+
+    manufacturer: str | None = None
+    model_name: str | None = None
+    serial_number: str | None = None
+    device_uid: str | None = None
+    station_name: str | None = None
+    software_versions: tuple[str, ...] = ()
+    udis: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.manufacturer or self.model_name or self.serial_number or self.device_uid)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentHeader:
+    """SOP, Patient, Study and Document IE attributes of one SR instance."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_uid: str | None
+    study_uid: str
+    patient_id: str
+    patient_issuer: Issuer
+    accession_number: str | None
+    accession_issuer: Issuer
+    content_date: str | None
+    content_time: str | None
+    timezone_offset: str | None
+    preliminary_flag: str | None
+    completion_flag: str | None
+    verification_flag: str | None
+    equipment: Equipment
+    participant_persons: tuple[str, ...]
+    participant_devices: tuple[Equipment, ...]
+    series_of_instance: dict[str, str]
+
+
+def parse_document_header(ds: Dataset) -> DocumentHeader:
+    """Read the header; a missing Patient ID or Study Instance UID is a MappingError."""
+    study_uid = _str(ds.get("StudyInstanceUID"))
+    if not study_uid:
+        raise MappingError("no Study Instance UID (0020,000D): cannot reference the ImagingStudy")
+    patient_id = _str(ds.get("PatientID"))
+    if not patient_id:
+        raise MappingError("no Patient ID (0010,0020): cannot reference the subject")
+    persons, devices = _participants(ds)
+    return DocumentHeader(
+        sop_class_uid=_str(ds.get("SOPClassUID")),
+        sop_instance_uid=_str(ds.get("SOPInstanceUID")),
+        series_uid=_str(ds.get("SeriesInstanceUID")) or None,
+        study_uid=study_uid,
+        patient_id=patient_id,
+        patient_issuer=Issuer(
+            _str(ds.get("IssuerOfPatientID")) or None,
+            *_universal_entity(ds.get("IssuerOfPatientIDQualifiersSequence")),
+        ),
+        accession_number=_str(ds.get("AccessionNumber")) or None,
+        accession_issuer=_issuer_sequence(ds.get("IssuerOfAccessionNumberSequence")),
+        content_date=_str(ds.get("ContentDate")) or None,
+        content_time=_str(ds.get("ContentTime")) or None,
+        timezone_offset=_str(ds.get("TimezoneOffsetFromUTC")) or None,
+        preliminary_flag=_str(ds.get("PreliminaryFlag")).upper() or None,
+        completion_flag=_str(ds.get("CompletionFlag")).upper() or None,
+        verification_flag=_str(ds.get("VerificationFlag")).upper() or None,
+        equipment=_equipment(ds),
+        participant_persons=persons,
+        participant_devices=devices,
+        series_of_instance=_evidence(ds),
+    )
+
+
+def _equipment(item: Dataset) -> Equipment:
+    return Equipment(
+        manufacturer=_str(item.get("Manufacturer")) or None,
+        model_name=_str(item.get("ManufacturerModelName")) or None,
+        serial_number=_str(item.get("DeviceSerialNumber")) or None,
+        device_uid=_str(item.get("DeviceUID")) or None,
+        station_name=_str(item.get("StationName")) or None,
+        software_versions=_strings(item.get("SoftwareVersions")),
+        udis=tuple(
+            _str(u.get("UniqueDeviceIdentifier"))
+            for u in item.get("UDISequence") or ()
+            if _str(u.get("UniqueDeviceIdentifier"))
+        ),
+    )
+
+
+def _participants(ds: Dataset) -> tuple[tuple[str, ...], tuple[Equipment, ...]]:
+    persons: list[str] = []
+    devices: list[Equipment] = []
+    for item in ds.get("ParticipantSequence") or ():
+        observer_type = _str(item.get("ObserverType")).upper()
+        if observer_type == "PSN" and _str(item.get("PersonName")):
+            persons.append(_str(item.get("PersonName")))
+        elif observer_type == "DEV":
+            device = _equipment(item)
+            if not device.is_empty:
+                devices.append(device)
+    return tuple(persons), tuple(devices)
+
+
+def _issuer_sequence(seq: Any) -> Issuer:
+    if not seq:
+        return Issuer()
+    item = seq[0]
+    return Issuer(_str(item.get("LocalNamespaceEntityID")) or None, *_universal_entity(seq))
+
+
+def _universal_entity(seq: Any) -> tuple[str | None, str | None]:
+    if not seq:
+        return None, None
+    item = seq[0]
+    return (
+        _str(item.get("UniversalEntityID")) or None,
+        _str(item.get("UniversalEntityIDType")).upper() or None,
+    )
+
+
+def _evidence(ds: Dataset) -> dict[str, str]:
+    """SOP Instance UID -> Series Instance UID from the evidence sequences of the header."""
+    found: dict[str, str] = {}
+    for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+        for study in ds.get(keyword) or ():
+            for series in study.get("ReferencedSeriesSequence") or ():
+                series_uid = _str(series.get("SeriesInstanceUID"))
+                for sop in series.get("ReferencedSOPSequence") or ():
+                    instance = _str(sop.get("ReferencedSOPInstanceUID"))
+                    if instance and series_uid:
+                        found.setdefault(instance, series_uid)
+    return found
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value.strip(),) if value.strip() else ()
+    return tuple(str(v).strip() for v in value if str(v).strip())
