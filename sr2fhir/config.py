@@ -1,0 +1,406 @@
+"""Configuration: one YAML file -> frozen dataclasses, validated once.
+
+Precedence: embedded defaults < YAML file < environment (`SR2FHIR_<SECTION>_<KEY>`) < CLI flags.
+Every error is a ConfigError naming the key and where its value came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from sr2fhir.errors import ConfigError
+from sr2fhir.mapping import MappingOptions
+
+ENV_PREFIX = "SR2FHIR_"
+SECRET_KEYS = frozenset({"auth_token"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # DICOM AE: no backslash, <= 16 chars
+_UTC_OFFSET = re.compile(r"^[+-](0\d|1[0-4]):[0-5]\d$")
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedCaller:
+    """A calling AE title that may associate, optionally only from these source addresses."""
+
+    ae_title: str
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DicomConfig:
+    """The Storage SCP: who we are, where we listen, whom we accept."""
+
+    ae_title: str = "SR2FHIR"
+    host: str = "0.0.0.0"
+    port: int = 11112
+    allowed_callers: tuple[AllowedCaller, ...] = ()
+    max_associations: int = 10
+    max_pdu_size: int = 262144
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    network_timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    """Where received instances, the job database, the outbox and the quarantine live."""
+
+    data_dir: str = "./sr2fhir-data"
+    db_timeout: float = 5.0
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersConfig:
+    """The mappers/deliverers that drain the spool."""
+
+    count: int = 2
+    mode: str = "process"
+    poll_interval: float = 0.05
+    max_attempts: int = 8
+    backoff_initial: float = 2.0
+    backoff_max: float = 300.0
+    lease: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """Where Bundles go: `outbox` (a folder) now; `fhir` in a later release."""
+
+    sink: str = "outbox"
+    outbox_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FhirConfig:
+    """The FHIR server (used once `delivery.sink: fhir` is implemented)."""
+
+    base_url: str | None = None
+    auth_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    """Feeds sr2fhir.mapping.MappingOptions."""
+
+    default_patient_id_system: str | None = None
+    issuer_systems: tuple[tuple[str, str], ...] = ()
+    default_utc_offset: str = "+00:00"
+
+    def options(self) -> MappingOptions:
+        return MappingOptions(
+            default_patient_id_system=self.default_patient_id_system,
+            issuer_systems=self.issuer_systems,
+            default_utc_offset=self.default_utc_offset,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole effective configuration of one gateway."""
+
+    dicom: DicomConfig = field(default_factory=DicomConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    fhir: FhirConfig = field(default_factory=FhirConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def outbox_path(self) -> Path:
+        outbox = self.delivery.outbox_dir
+        return Path(outbox) if outbox is not None else self.spool.path / "outbox"
+
+
+SECTIONS: dict[str, Any] = typing.get_type_hints(Config)
+
+
+# ---------------------------------------------------------------- raw layers -> one dict
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the YAML file (if any), apply env and CLI overrides (`"section.key": value`)."""
+    source = str(path) if path is not None else "<defaults>"
+    raw: dict[str, dict[str, tuple[Any, str]]] = {}
+    if path is not None:
+        _merge(raw, _read_yaml(Path(path)), source)
+    for (section, key), (value, src) in _env_layer(os.environ if env is None else env).items():
+        raw.setdefault(section, {})[key] = (value, src)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        raw.setdefault(section, {})[key] = (value, "command line")
+    return _build(raw, source)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _merge(raw: dict[str, dict[str, tuple[Any, str]]], layer: Mapping[str, Any], src: str) -> None:
+    for section, values in layer.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{src}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{src}: section {section!r} must be a mapping")
+        for key, value in values.items():
+            raw.setdefault(section, {})[str(key)] = (value, src)
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[Any, str]]:
+    """SR2FHIR_DICOM_PORT=4242 -> {("dicom", "port"): (4242, ...)}; values read as YAML scalars."""
+    layer: dict[tuple[str, str], tuple[Any, str]] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        src = f"environment variable {name}"
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"{src}: names no known section ({', '.join(SECTIONS)})")
+        try:
+            value = yaml.safe_load(text) if text != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{src}: not a valid value") from exc
+        layer[(section, rest[len(section) + 1 :])] = (value, src)
+    return layer
+
+
+# ---------------------------------------------------------------- typed construction
+
+
+def _build(raw: dict[str, dict[str, tuple[Any, str]]], source: str) -> Config:
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        given = raw.get(name, {})
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, (value, src) in given.items():
+            if key not in known:
+                raise ConfigError(f"{src}: unknown key {name}.{key} (known: {', '.join(known)})")
+            kwargs[key] = _coerce(hints[key], value, f"{name}.{key}", src)
+        try:
+            sections[name] = cls(**kwargs)
+        except TypeError as exc:  # pragma: no cover - guarded by the checks above
+            raise ConfigError(f"{source}: section {name}: {exc}") from exc
+        for key, check in _CHECKS.get(name, {}).items():
+            value = getattr(sections[name], key)
+            src = given[key][1] if key in given else "<defaults>"
+            problem = check(value)
+            if problem:
+                raise ConfigError(f"{src}: {name}.{key}: {problem}")
+    config = Config(**sections)
+    _check_folders(config, raw)
+    return config
+
+
+def _coerce(hint: Any, value: Any, key: str, src: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{src}: {key} must be {expected}, got {type(value).__name__}")
+
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(args[0], value, key, src)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if hint == tuple[AllowedCaller, ...]:
+        if not isinstance(value, list):
+            raise fail("a list of AE titles or {ae_title, hosts} mappings")
+        return tuple(_allowed_caller(item, key, src) for item in value)
+    if hint == tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise fail("a mapping of strings to strings")
+        return tuple(sorted(value.items()))
+    raise AssertionError(f"no coercion for {hint!r}")  # pragma: no cover
+
+
+def _allowed_caller(item: Any, key: str, src: str) -> AllowedCaller:
+    if isinstance(item, str):
+        return AllowedCaller(item)
+    if isinstance(item, dict) and set(item) <= {"ae_title", "hosts"}:
+        title, hosts = item.get("ae_title"), item.get("hosts", [])
+        hosts_ok = isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)
+        if isinstance(title, str) and hosts_ok:
+            return AllowedCaller(title, tuple(hosts))
+    raise ConfigError(f"{src}: {key}: each entry is an AE title or {{ae_title: X, hosts: [..]}}")
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _check_ae(value: str) -> str | None:
+    ok = _AE_TITLE.match(value) and value.strip()
+    return None if ok else "must be 1-16 printable characters, no backslash"
+
+
+def _check_callers(value: tuple[AllowedCaller, ...]) -> str | None:
+    bad = [c.ae_title for c in value if _check_ae(c.ae_title)]
+    return f"invalid AE title(s): {bad}" if bad else None
+
+
+def _check_port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be a TCP port 0-65535 (0 = any free port)"
+
+
+def _check_pdu(value: int) -> str | None:
+    return None if value == 0 or 4096 <= value <= 2**32 - 1 else "must be 0 or 4096..2^32-1"
+
+
+def _check_offset(value: str) -> str | None:
+    return None if _UTC_OFFSET.match(value) else "must look like +01:00 or -05:00"
+
+
+def _check_sink(value: str) -> str | None:
+    if value == "fhir":
+        return "the fhir sink is not implemented yet; use outbox"
+    return _one_of("outbox")(value)
+
+
+_CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "dicom": {
+        "ae_title": _check_ae,
+        "port": _check_port,
+        "allowed_callers": _check_callers,
+        "max_associations": _positive,
+        "max_pdu_size": _check_pdu,
+        "acse_timeout": _positive,
+        "dimse_timeout": _positive,
+        "network_timeout": _positive,
+    },
+    "spool": {"db_timeout": _positive},
+    "workers": {
+        "count": _positive,
+        "mode": _one_of("process", "thread"),
+        "poll_interval": _positive,
+        "max_attempts": _positive,
+        "backoff_initial": _positive,
+        "backoff_max": _positive,
+        "lease": _positive,
+    },
+    "delivery": {"sink": _check_sink},
+    "mapping": {"default_utc_offset": _check_offset},
+    "logging": {"level": _one_of(*LOG_LEVELS), "format": _one_of("text", "json")},
+}
+
+
+def _check_folders(config: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
+    folders = [("spool", "data_dir", config.spool.path)]
+    if config.delivery.outbox_dir is not None:  # else it lives inside data_dir
+        folders.append(("delivery", "outbox_dir", config.outbox_path))
+    for section, key, path in folders:
+        problem = _folder_problem(path)
+        if problem:
+            src = raw.get(section, {}).get(key, (None, "<defaults>"))[1]
+            raise ConfigError(f"{src}: {section}.{key}: {path} {problem}")
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why this folder cannot be created or written to, or None if it can."""
+    probe = path.absolute()
+    while not probe.exists():
+        if probe.parent == probe:
+            return "has no existing parent"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"is not a folder ({probe} is a file)"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"is not writable ({probe})"
+    return None
+
+
+# ---------------------------------------------------------------- presentation
+
+
+def config_as_dict(config: Config, redact: bool = True) -> dict[str, Any]:
+    """The effective config as plain data, secrets replaced by '***'."""
+    out: dict[str, Any] = {}
+    for name in SECTIONS:
+        section = getattr(config, name)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if redact and f.name in SECRET_KEYS and value is not None:
+                value = "***"
+            values[f.name] = dict(value) if f.name == "issuer_systems" else _plain(value)
+        if name == "delivery" and values["outbox_dir"] is None:
+            values["outbox_dir"] = str(config.outbox_path)
+        out[name] = values
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, AllowedCaller):
+        return {"ae_title": value.ae_title, "hosts": list(value.hosts)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def dump_config(config: Config) -> str:
+    """YAML text of the effective config, secrets redacted (for check-config and the log)."""
+    return yaml.safe_dump(config_as_dict(config), sort_keys=False, default_flow_style=False)

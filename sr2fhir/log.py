@@ -1,0 +1,46 @@
+"""The only module that installs log handlers: plain text or one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import TextIO
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for log shippers (time, level, logger, process, message)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.processName,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Install one stderr handler on the root logger; quiet pynetdicom's own handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _quiet_pynetdicom(level)
+
+
+def _quiet_pynetdicom(level: str) -> None:
+    """pynetdicom logs every PDU at INFO/DEBUG and may dump datasets: keep it at WARNING."""
+    from pynetdicom import _config
+
+    _config.LOG_HANDLER_LEVEL = "none"
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)

@@ -1,0 +1,17 @@
+"""Durable store of received instances: Part-10 files plus a job table (see spool.model)."""
+
+from sr2fhir.spool.model import FileStore, InstanceInfo, Job, JobStatus, JobStore, short_error
+from sr2fhir.spool.spool import RecoveryReport, Spool, open_spool, read_instance_info
+
+__all__ = [
+    "FileStore",
+    "InstanceInfo",
+    "Job",
+    "JobStatus",
+    "JobStore",
+    "RecoveryReport",
+    "Spool",
+    "open_spool",
+    "read_instance_info",
+    "short_error",
+]

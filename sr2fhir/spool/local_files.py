@@ -1,0 +1,116 @@
+"""FileStore on a local folder: temp file, fsync, rename, fsync the folder.
+
+Keys are `files/<received-ns>-<random>.dcm` or `quarantine/<same name>`; the receive time in the
+name lets start-up recovery tell an orphan older version from a newer one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+SPOOL_DIR = "files"
+QUARANTINE_DIR = "quarantine"
+TMP_DIR = "tmp"
+SUFFIX = ".dcm"
+
+
+class LocalFileStore:
+    """Part-10 files under one folder (the gateway's data folder)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in (SPOOL_DIR, QUARANTINE_DIR, TMP_DIR):
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def put(self, data: bytes, received_at: float) -> str:
+        name = f"{int(received_at * 1e9):020d}-{secrets.token_hex(6)}{SUFFIX}"
+        tmp = self.root / TMP_DIR / name
+        final = self.root / SPOOL_DIR / name
+        write_durably(tmp, final, data)
+        return f"{SPOOL_DIR}/{name}"
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def quarantine(self, key: str) -> str:
+        return self._move(key, QUARANTINE_DIR)
+
+    def restore(self, key: str) -> str:
+        return self._move(key, SPOOL_DIR)
+
+    def is_quarantined(self, key: str) -> bool:
+        return key.startswith(QUARANTINE_DIR + "/")
+
+    def received_at(self, key: str) -> float:
+        stem = key.rsplit("/", 1)[-1].split("-", 1)[0]
+        return int(stem) / 1e9
+
+    def spooled_keys(self) -> Iterator[str]:
+        for entry in os.scandir(self.root / SPOOL_DIR):
+            if entry.name.endswith(SUFFIX):
+                yield f"{SPOOL_DIR}/{entry.name}"
+
+    def _move(self, key: str, folder: str) -> str:
+        name = key.rsplit("/", 1)[-1]
+        new_key = f"{folder}/{name}"
+        if new_key != key:
+            os.replace(self._path(key), self._path(new_key))
+            fsync_dir(self.root / folder)
+        return new_key
+
+    def _path(self, key: str) -> Path:
+        folder, _, name = key.partition("/")
+        if folder not in (SPOOL_DIR, QUARANTINE_DIR) or "/" in name or not name:
+            raise ValueError(f"not a spool file key: {key!r}")
+        return self.root / folder / name
+
+    def discard_temp(self) -> int:
+        """At start-up only: temp files were never acknowledged (no rename happened)."""
+        count = 0
+        for entry in os.scandir(self.root / TMP_DIR):
+            os.unlink(entry.path)
+            count += 1
+        return count
+
+
+def write_durably(tmp: Path, final: Path, data: bytes) -> None:
+    """Write so that `final` either does not exist or holds all the bytes, even after a crash."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    fsync_dir(final.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,187 @@
+"""The spool: a FileStore and a JobStore used together so that nothing acknowledged is lost.
+
+Order of writes on receive: file (durable) first, then the job row. A crash in between leaves
+a file without a row, which start-up recovery enqueues; a row never points at a missing file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from sr2fhir.errors import SpoolError
+from sr2fhir.spool.local_files import LocalFileStore
+from sr2fhir.spool.model import FileStore, InstanceInfo, Job, JobStatus, JobStore
+from sr2fhir.spool.sqlite_jobs import SqliteJobStore
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "jobs.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What start-up recovery did (all zero on a clean start)."""
+
+    released: int = 0
+    orphans_enqueued: int = 0
+    orphans_superseded: int = 0
+    unreadable_quarantined: int = 0
+    temp_discarded: int = 0
+    done_files_removed: int = 0
+
+
+class Spool:
+    """Receive, hand out, finish and recover jobs; the only place that pairs rows and files."""
+
+    def __init__(self, jobs: JobStore, files: FileStore) -> None:
+        self.jobs = jobs
+        self.files = files
+
+    # ------------------------------------------------------------ receiving (SCP side)
+
+    def receive(self, data: bytes, info: InstanceInfo) -> int:
+        """Store one Part-10 instance durably and queue it; raise SpoolError if that fails."""
+        try:
+            key = self.files.put(data, time.time())
+        except OSError as exc:
+            raise SpoolError(f"cannot write spool file: {exc.strerror or exc}") from exc
+        try:
+            enqueued = self.jobs.enqueue(info, key)
+        except SpoolError:
+            self.files.delete(key)
+            raise
+        if enqueued.replaced_file_key is not None:
+            self.files.delete(enqueued.replaced_file_key)
+            log.info(
+                "job %d replaced by a new version: sop_instance_uid=%s calling_ae=%s",
+                enqueued.job_id,
+                info.sop_instance_uid,
+                info.calling_ae,
+            )
+        return enqueued.job_id
+
+    # ------------------------------------------------------------ working (worker side)
+
+    def read(self, job: Job) -> bytes:
+        return self.files.read(job.file_key)
+
+    def finish(self, job: Job) -> None:
+        """Delivered: DONE, and the spooled copy is no longer needed."""
+        self.jobs.mark_done(job.id)
+        self.files.delete(job.file_key)
+
+    def reject(self, job: Job, reason: str) -> None:
+        """Will never map: FAILED at once, file moved to the quarantine."""
+        key = self.files.quarantine(job.file_key)
+        self.jobs.mark_failed(job.id, reason, key)
+
+    def give_up(self, job: Job, reason: str) -> None:
+        """Delivery kept failing: FAILED, file kept in the spool for `queue retry`."""
+        self.jobs.mark_failed(job.id, reason)
+
+    def retry_later(self, job: Job, reason: str, delay: float) -> Job:
+        updated = self.jobs.schedule_retry(job.id, reason, delay)
+        if updated.status is JobStatus.DONE:  # a newer version superseded this one
+            self.files.delete(job.file_key)
+        return updated
+
+    def release(self, job: Job) -> None:
+        self.jobs.release(job.id)
+
+    # ------------------------------------------------------------ operating (queue commands)
+
+    def retry(self, job_id: int) -> bool:
+        """Run a FAILED job again now (its file comes back from the quarantine)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.FAILED:
+            return False
+        key = job.file_key
+        if self.files.is_quarantined(key):
+            key = self.files.restore(key)
+        self.jobs.reset_to_ready(job.id, key)
+        return True
+
+    def retry_failed(self) -> int:
+        failed = self.jobs.list_jobs(JobStatus.FAILED, limit=1_000_000)
+        return sum(self.retry(job.id) for job in failed)
+
+    def purge_done(self, older_than: float) -> int:
+        keys = self.jobs.purge_done(older_than)
+        for key in keys:
+            self.files.delete(key)
+        return len(keys)
+
+    # ------------------------------------------------------------ start-up
+
+    def recover(self, locked_by_prefix: str = "") -> RecoveryReport:
+        """Before any worker or association starts: stale locks, temp files, orphan files."""
+        released = self.jobs.release_locked(locked_by_prefix)
+        temp = self.files.discard_temp()
+        known = self.jobs.file_key_statuses()
+        enqueued = superseded = unreadable = done_removed = 0
+        for key in sorted(self.files.spooled_keys()):
+            status = known.get(key)
+            if status is JobStatus.DONE:
+                self.files.delete(key)
+                done_removed += 1
+            elif status is None:
+                outcome = self._recover_orphan(key)
+                enqueued += outcome == "enqueued"
+                superseded += outcome == "superseded"
+                unreadable += outcome == "unreadable"
+        report = RecoveryReport(released, enqueued, superseded, unreadable, temp, done_removed)
+        if report != RecoveryReport():
+            log.info("spool recovery: %s", report)
+        return report
+
+    def _recover_orphan(self, key: str) -> str:
+        try:
+            info = read_instance_info(self.files.read(key))
+        except (OSError, ValueError) as exc:
+            log.warning("spool recovery: unreadable file %s quarantined: %s", key, exc)
+            self.files.quarantine(key)
+            return "unreadable"
+        newest = self.jobs.newest_received(info.sop_instance_uid)
+        if newest is not None and newest > self.files.received_at(key):
+            self.files.delete(key)
+            return "superseded"
+        job_id = self.jobs.enqueue(info, key).job_id
+        log.info(
+            "job %d recovered from spool file: sop_instance_uid=%s calling_ae=%s",
+            job_id,
+            info.sop_instance_uid,
+            info.calling_ae,
+        )
+        return "enqueued"
+
+    def close(self) -> None:
+        self.jobs.close()
+
+
+def read_instance_info(data: bytes) -> InstanceInfo:
+    """SOP Class/Instance UID and calling AE from a spooled file's meta header (no body decode)."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), specific_tags=[(0x0008, 0x0018)])
+        file_meta = ds.file_meta
+        return InstanceInfo(
+            sop_class_uid=str(file_meta.MediaStorageSOPClassUID),
+            sop_instance_uid=str(file_meta.MediaStorageSOPInstanceUID),
+            calling_ae=str(file_meta.get("SourceApplicationEntityTitle", "")).strip(),
+        )
+    except (AttributeError, EOFError, KeyError, pydicom.errors.InvalidDicomError) as exc:
+        raise ValueError(f"no readable file meta: {type(exc).__name__}") from exc
+
+
+def open_spool(data_dir: Path, db_timeout: float = 5.0) -> Spool:
+    """The embedded default: SQLite job table and Part-10 files under one folder."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpoolError(f"cannot create data folder {data_dir}: {exc.strerror}") from exc
+    return Spool(SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout), LocalFileStore(data_dir))

@@ -1,0 +1,283 @@
+"""JobStore on SQLite (WAL, synchronous=FULL): the embedded single-node default.
+
+One connection per store object, guarded by a lock so association threads can share it;
+each worker process opens its own store. Claims are single UPDATE ... RETURNING statements,
+so two processes never claim the same job.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sr2fhir.errors import SpoolError
+from sr2fhir.spool.model import Enqueued, InstanceInfo, Job, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    status TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    calling_ae TEXT NOT NULL,
+    file_key TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    locked_by TEXT,
+    locked_at REAL,
+    received_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
+"""
+
+COLUMNS = (
+    "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
+    "next_attempt_at, last_error, locked_by, received_at, updated_at"
+)
+
+# The oldest due READY job whose instance is not being worked on right now (versions of one
+# SOP instance are delivered in order, never concurrently).
+CLAIM = f"""
+UPDATE jobs SET status = 'LOCKED', locked_by = ?, locked_at = ?, updated_at = ?,
+                attempts = attempts + 1
+WHERE id = (
+    SELECT j.id FROM jobs AS j
+    WHERE j.status = 'READY' AND j.next_attempt_at <= ?
+      AND NOT EXISTS (SELECT 1 FROM jobs AS l
+                      WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
+    ORDER BY j.next_attempt_at, j.id LIMIT 1)
+RETURNING {COLUMNS}
+"""
+
+NEWER_VERSION = """
+SELECT n.id FROM jobs AS n JOIN jobs AS j ON n.sop_instance_uid = j.sop_instance_uid
+WHERE j.id = ? AND n.id > j.id AND n.status != 'FAILED' LIMIT 1
+"""
+
+UNLOCK = f"""
+UPDATE jobs SET status = ?, last_error = ?, next_attempt_at = ?, locked_by = NULL,
+                locked_at = NULL, updated_at = ?
+WHERE id = ? RETURNING {COLUMNS}
+"""
+
+RELEASE = """
+UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), locked_by = NULL,
+                locked_at = NULL, updated_at = ?
+WHERE id = ? AND status = 'LOCKED'
+"""
+
+RELEASE_LOCKED = """
+UPDATE jobs SET status = 'READY', locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?
+"""
+
+Clock = Callable[[], float]
+
+
+class SqliteJobStore:
+    """The job table in `<data_dir>/jobs.sqlite3`."""
+
+    def __init__(self, path: Path, timeout: float = 5.0, clock: Clock = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot open job database {path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the object lock; sqlite errors become SpoolError."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise SpoolError(f"job database busy: {exc}") from exc
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise SpoolError(f"job database error: {exc}") from exc
+                raise
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise SpoolError(f"job database error: {exc}") from exc
+
+    # ------------------------------------------------------------ receiving
+
+    def enqueue(self, info: InstanceInfo, file_key: str) -> Enqueued:
+        """A new version replaces a READY (not yet delivered) job of the same instance."""
+        now = self._clock()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id, file_key FROM jobs WHERE sop_instance_uid = ? AND status = 'READY' "
+                "ORDER BY id DESC LIMIT 1",
+                (info.sop_instance_uid,),
+            ).fetchone()
+            if row is not None:
+                db.execute(
+                    "UPDATE jobs SET sop_class_uid = ?, calling_ae = ?, file_key = ?, attempts = 0,"
+                    " next_attempt_at = ?, last_error = NULL, received_at = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (info.sop_class_uid, info.calling_ae, file_key, now, now, now, row[0]),
+                )
+                return Enqueued(row[0], row[1])
+            cursor = db.execute(
+                "INSERT INTO jobs (status, sop_class_uid, sop_instance_uid, calling_ae, file_key,"
+                " next_attempt_at, received_at, updated_at) VALUES ('READY', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.sop_class_uid,
+                    info.sop_instance_uid,
+                    info.calling_ae,
+                    file_key,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+            return Enqueued(int(cursor.lastrowid or 0), None)
+
+    # ------------------------------------------------------------ working
+
+    def claim(self, worker_id: str) -> Job | None:
+        now = self._clock()
+        with self._transaction() as db:
+            row = db.execute(CLAIM, (worker_id, now, now, now)).fetchone()
+        return _job(row) if row else None
+
+    def mark_done(self, job_id: int) -> None:
+        self._set_status(job_id, JobStatus.DONE, None)
+
+    def mark_failed(self, job_id: int, error: str, file_key: str | None = None) -> None:
+        self._set_status(job_id, JobStatus.FAILED, error, file_key)
+
+    def schedule_retry(self, job_id: int, error: str, delay: float) -> Job:
+        """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
+        now = self._clock()
+        with self._transaction() as db:
+            newer = db.execute(NEWER_VERSION, (job_id,)).fetchone()
+            if newer is not None:
+                status, error, when = JobStatus.DONE, f"superseded by job {newer[0]}", now
+            else:
+                status, when = JobStatus.READY, now + delay
+            row = db.execute(UNLOCK, (status.value, error, when, now, job_id)).fetchone()
+        return _job(row)
+
+    def release(self, job_id: int) -> None:
+        """Give a claimed job back untouched (shutdown): the claim does not count as an attempt."""
+        with self._transaction() as db:
+            db.execute(RELEASE, (self._clock(), job_id))
+
+    def release_locked(self, locked_by_prefix: str = "", older_than: float | None = None) -> int:
+        """LOCKED jobs of dead workers (prefix) or with an expired lease go back to READY."""
+        cutoff = self._clock() if older_than is None else older_than
+        with self._transaction() as db:
+            params = (self._clock(), _like_prefix(locked_by_prefix), cutoff)
+            cursor = db.execute(RELEASE_LOCKED, params)
+            return cursor.rowcount
+
+    def _set_status(
+        self, job_id: int, status: JobStatus, error: str | None, file_key: str | None = None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key),"
+                " locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
+                (status.value, error, file_key, self._clock(), job_id),
+            )
+
+    # ------------------------------------------------------------ operating
+
+    def get(self, job_id: int) -> Job | None:
+        rows = self._query(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+        if status is None:
+            rows = self._query(f"SELECT {COLUMNS} FROM jobs ORDER BY id LIMIT ?", (limit,))
+        else:
+            rows = self._query(
+                f"SELECT {COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?",
+                (status.value, limit),
+            )
+        return [_job(row) for row in rows]
+
+    def counts(self) -> dict[JobStatus, int]:
+        counts = dict.fromkeys(JobStatus, 0)
+        for status, count in self._query("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+            counts[JobStatus(status)] = count
+        return counts
+
+    def reset_to_ready(self, job_id: int, file_key: str) -> None:
+        """`queue retry`: run a job again from scratch, now."""
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'READY', attempts = 0, next_attempt_at = ?, file_key = ?,"
+                " locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
+                (now, file_key, now, job_id),
+            )
+
+    def purge_done(self, older_than: float) -> list[str]:
+        """Delete DONE rows last updated before `older_than`; return their file keys."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "DELETE FROM jobs WHERE status = 'DONE' AND updated_at < ? RETURNING file_key",
+                (older_than,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def file_key_statuses(self) -> dict[str, JobStatus]:
+        rows = self._query("SELECT file_key, status FROM jobs")
+        return {key: JobStatus(status) for key, status in rows}
+
+    def newest_received(self, sop_instance_uid: str) -> float | None:
+        rows = self._query(
+            "SELECT MAX(received_at) FROM jobs WHERE sop_instance_uid = ?", (sop_instance_uid,)
+        )
+        return rows[0][0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    (id_, status, sop_class, sop_instance, ae, key, attempts, due, error, owner, got, upd) = row
+    return Job(
+        id=id_,
+        status=JobStatus(status),
+        instance=InstanceInfo(sop_class, sop_instance, ae),
+        file_key=key,
+        attempts=attempts,
+        next_attempt_at=due,
+        last_error=error,
+        locked_by=owner,
+        received_at=got,
+        updated_at=upd,
+    )
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

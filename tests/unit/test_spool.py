@@ -1,0 +1,226 @@
+"""The spool: durable receive, claim order, versions, retries, quarantine and recovery."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from sr2fhir.errors import SpoolError
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool, read_instance_info
+from sr2fhir.spool.sqlite_jobs import SqliteJobStore
+
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+
+
+def part10(uid: str, ae: str = "MODALITY", text: str = "v1") -> bytes:
+    """A tiny Part-10 SR with the calling AE in the file meta, as the SCP writes it."""
+    ds = Dataset()
+    ds.SOPClassUID = COMPREHENSIVE_SR
+    ds.SOPInstanceUID = uid
+    ds.ContentDescription = text
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = COMPREHENSIVE_SR
+    meta.MediaStorageSOPInstanceUID = uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.SourceApplicationEntityTitle = ae
+    ds.file_meta = meta
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def info(uid: str, ae: str = "MODALITY") -> InstanceInfo:
+    return InstanceInfo(COMPREHENSIVE_SR, uid, ae)
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    opened = open_spool(tmp_path, db_timeout=0.2)
+    yield opened
+    opened.close()
+
+
+def test_receive_writes_the_file_and_a_ready_job(spool: Spool, tmp_path: Path) -> None:
+    job_id = spool.receive(part10("1.2.3"), info("1.2.3"))
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.READY
+    assert job.instance == info("1.2.3")
+    assert spool.read(job) == part10("1.2.3")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_database_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+
+
+def test_claim_hands_each_job_to_one_worker_in_arrival_order(spool: Spool) -> None:
+    first = spool.receive(part10("1.1"), info("1.1"))
+    second = spool.receive(part10("1.2"), info("1.2"))
+    claimed = [spool.jobs.claim("w1"), spool.jobs.claim("w2"), spool.jobs.claim("w3")]
+    assert [j.id if j else None for j in claimed] == [first, second, None]
+    assert claimed[0] is not None and claimed[0].status is JobStatus.LOCKED
+    assert claimed[0].attempts == 1
+
+
+def test_claims_from_many_threads_never_duplicate(spool: Spool) -> None:
+    ids = {spool.receive(part10(f"2.{i}"), info(f"2.{i}")) for i in range(60)}
+    got: list[int] = []
+
+    def drain() -> None:
+        while (job := spool.jobs.claim(threading.current_thread().name)) is not None:
+            got.append(job.id)
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == sorted(ids)
+
+
+def test_new_version_replaces_a_ready_job_and_its_file(spool: Spool, tmp_path: Path) -> None:
+    first = spool.receive(part10("3.1", text="old"), info("3.1"))
+    second = spool.receive(part10("3.1", text="new"), info("3.1", ae="OTHER"))
+    assert first == second
+    job = spool.jobs.get(first)
+    assert job is not None and job.instance.calling_ae == "OTHER"
+    assert spool.read(job) == part10("3.1", text="new")
+    assert len(list((tmp_path / "files").iterdir())) == 1
+
+
+def test_new_version_of_a_delivered_instance_is_a_new_job(spool: Spool) -> None:
+    first = spool.receive(part10("4.1"), info("4.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    spool.finish(job)
+    second = spool.receive(part10("4.1", text="v2"), info("4.1"))
+    assert second != first
+    assert spool.jobs.counts()[JobStatus.READY] == 1
+
+
+def test_versions_of_one_instance_are_never_worked_on_concurrently(spool: Spool) -> None:
+    spool.receive(part10("5.1"), info("5.1"))
+    locked = spool.jobs.claim("w1")
+    newer = spool.receive(part10("5.1", text="v2"), info("5.1"))
+    assert locked is not None and newer != locked.id
+    assert spool.jobs.claim("w2") is None
+    spool.finish(locked)
+    claimed = spool.jobs.claim("w2")
+    assert claimed is not None and claimed.id == newer
+
+
+def test_retry_of_a_superseded_version_finishes_it_instead(spool: Spool) -> None:
+    spool.receive(part10("6.1"), info("6.1"))
+    locked = spool.jobs.claim("w1")
+    assert locked is not None
+    newer = spool.receive(part10("6.1", text="v2"), info("6.1"))
+    updated = spool.retry_later(locked, "sink down", delay=60)
+    assert updated.status is JobStatus.DONE
+    assert updated.last_error == f"superseded by job {newer}"
+
+
+def test_retry_later_delays_the_next_claim(spool: Spool) -> None:
+    spool.receive(part10("7.1"), info("7.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    updated = spool.retry_later(job, "sink down", delay=60)
+    assert updated.status is JobStatus.READY and updated.last_error == "sink down"
+    assert spool.jobs.claim("w") is None
+
+
+def test_reject_quarantines_and_retry_brings_it_back(spool: Spool, tmp_path: Path) -> None:
+    job_id = spool.receive(part10("8.1"), info("8.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    spool.reject(job, "not TID 1500")
+    failed = spool.jobs.get(job_id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.last_error == "not TID 1500"
+    assert len(list((tmp_path / "quarantine").iterdir())) == 1
+    assert list((tmp_path / "files").iterdir()) == []
+    assert spool.retry(job_id)
+    again = spool.jobs.claim("w")
+    assert again is not None and again.id == job_id and again.attempts == 1
+    assert spool.read(again) == part10("8.1")
+
+
+def test_purge_removes_only_old_done_jobs(spool: Spool) -> None:
+    spool.receive(part10("9.1"), info("9.1"))
+    spool.receive(part10("9.2"), info("9.2"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    spool.finish(job)
+    assert spool.purge_done(older_than=0) == 0
+    assert spool.purge_done(older_than=job.updated_at + 3600) == 1
+    assert spool.jobs.counts() == {
+        JobStatus.READY: 1,
+        JobStatus.LOCKED: 0,
+        JobStatus.DONE: 0,
+        JobStatus.FAILED: 0,
+    }
+
+
+def test_recovery_releases_locks_and_enqueues_orphan_files(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.receive(part10("10.1"), info("10.1"))
+    assert spool.jobs.claim("dead-worker") is not None
+    orphan_key = spool.files.put(part10("10.2", ae="CT1"), 1.0)  # crash before the row
+    (tmp_path / "tmp" / "half-written").write_bytes(b"xx")
+    spool.close()
+
+    spool = open_spool(tmp_path)
+    report = spool.recover()
+    assert report.released == 1 and report.orphans_enqueued == 1 and report.temp_discarded == 1
+    jobs = {j.sop_instance_uid: j for j in spool.jobs.list_jobs()}
+    assert jobs["10.1"].status is JobStatus.READY
+    assert jobs["10.2"].file_key == orphan_key and jobs["10.2"].instance.calling_ae == "CT1"
+    assert spool.recover().orphans_enqueued == 0
+    spool.close()
+
+
+def test_recovery_drops_an_orphan_older_than_the_queued_version(spool: Spool) -> None:
+    stale = spool.files.put(part10("11.1", text="old"), 1.0)
+    spool.receive(part10("11.1", text="new"), info("11.1"))
+    report = spool.recover()
+    assert report.orphans_superseded == 1
+    assert stale not in set(spool.files.spooled_keys())
+
+
+def test_receive_raises_spool_error_when_the_folder_is_gone(spool: Spool, tmp_path: Path) -> None:
+    (tmp_path / "files").rmdir()
+    (tmp_path / "files").write_bytes(b"")  # a file where the folder should be
+    with pytest.raises(SpoolError, match="cannot write spool file"):
+        spool.receive(part10("12.1"), info("12.1"))
+    assert spool.jobs.counts()[JobStatus.READY] == 0
+
+
+def test_receive_raises_spool_error_when_the_database_stays_locked(
+    spool: Spool, tmp_path: Path
+) -> None:
+    blocker = sqlite3.connect(tmp_path / "jobs.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(SpoolError, match="busy|locked"):
+            spool.receive(part10("13.1"), info("13.1"))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert list((tmp_path / "files").iterdir()) == []
+
+
+def test_instance_info_comes_from_the_file_meta() -> None:
+    assert read_instance_info(part10("14.1", ae="US2")) == info("14.1", ae="US2")
+    with pytest.raises(ValueError, match="no readable file meta"):
+        read_instance_info(b"\0" * 200)
+    assert pydicom.__version__  # pydicom is what reads it
