@@ -6,49 +6,75 @@ import io
 from pathlib import Path
 
 import pydicom
+import pydicom.config
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from sr2fhir.errors import SrParseError
 
+# Over-long UIDs and similar VR violations are tolerated (the IG's own example has one), and
+# pydicom must not print warnings of its own: every rejection is our one-line message.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+
+class _ReadWatch(io.BytesIO):
+    """Counts reads that ended early: a truncated file reads short or hits EOF more than once."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.short_reads = 0
+        self.empty_reads = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        got = super().read(size)
+        if size is not None and size > 0 and len(got) < size:
+            if got:
+                self.short_reads += 1
+            else:
+                self.empty_reads += 1
+        return got
+
+    @property
+    def truncated(self) -> bool:
+        return self.short_reads > 0 or self.empty_reads > 1
+
 
 def read_sr_file(path: str | Path) -> Dataset:
     """Read a DICOM file; raise SrParseError naming why it is not readable DICOM."""
     try:
-        with open(path, "rb") as handle:
-            return _read(handle)
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise SrParseError(f"cannot read file: {exc.strerror}") from exc
+    return read_sr_bytes(data)
 
 
 def read_sr_bytes(data: bytes) -> Dataset:
     """Read a DICOM dataset from bytes (Part-10 with or without preamble)."""
-    return _read(io.BytesIO(data))
-
-
-def _read(handle: io.BufferedIOBase | io.BytesIO) -> Dataset:
-    head = handle.read(132)
-    handle.seek(0)
-    if not head:
+    if not data:
         raise SrParseError("not a DICOM file: empty")
+    has_prefix = data[128:132] == b"DICM"
+    if not has_prefix and not _looks_like_raw(data):
+        raise SrParseError("not a DICOM file: no DICM prefix and no dataset")
+    watch = _ReadWatch(data)
     try:
-        ds = pydicom.dcmread(handle, force=head[128:132] != b"DICM" and _looks_like_raw(head))
-        ds.ensure_file_meta()
-        # Decode everything now so a truncated file fails here, not half-way through mapping.
+        ds = pydicom.dcmread(watch, force=not has_prefix)
+        # Decode everything now so a broken file fails here, not half-way through mapping.
         for _ in ds.iterall():
             pass
     except InvalidDicomError as exc:
         raise SrParseError("not a DICOM file: no DICM prefix and no valid dataset") from exc
-    except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError, OverflowError) as exc:
         raise SrParseError(f"truncated or corrupt DICOM: {_short(exc)}") from exc
+    if watch.truncated:
+        raise SrParseError("truncated DICOM: the file ends inside an element or sequence")
     if "SOPClassUID" not in ds:
         raise SrParseError("not a DICOM file: no SOP Class UID (0008,0016)")
     return ds
 
 
-def _looks_like_raw(head: bytes) -> bool:
-    """A raw dataset without preamble starts with a group 0x0008 tag in little endian."""
-    return head[:2] == b"\x08\x00"
+def _looks_like_raw(data: bytes) -> bool:
+    """A dataset without preamble starts with a group 0x0002 or 0x0008 tag, little endian."""
+    return data[:2] in (b"\x02\x00", b"\x08\x00")
 
 
 def _short(exc: BaseException) -> str:

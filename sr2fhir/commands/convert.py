@@ -1,0 +1,131 @@
+"""`sr2fhir convert PATH... [--out DIR]`: offline conversion of SR files to Bundles."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from sr2fhir.errors import MappingError, SrParseError
+from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_file
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert SR files to FHIR transaction Bundles (offline)",
+        description=(
+            "Convert every file under each PATH (files or folders, recursive) to one FHIR R5 "
+            "transaction Bundle per SR. With one file and no --out the Bundle goes to stdout."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/<SOPInstanceUID>.json")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths
+    out: Path | None = args.out
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"sr2fhir convert: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    if out is None and (len(paths) != 1 or paths[0].is_dir()):
+        print("sr2fhir convert: --out DIR is needed for folders or several files", file=sys.stderr)
+        return EXIT_USAGE
+    files = sorted(_files(paths))
+    if out is None:
+        return _convert_to_stdout(files[0])
+    out.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
+    rejected = 0
+    for n, path in enumerate(files, start=1):
+        if not _convert_to_folder(path, out):
+            rejected += 1
+        if progress is not None:
+            progress.update(n)
+    if progress is not None:
+        progress.finish(len(files) - rejected, rejected)
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from (p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def _convert(path: Path) -> tuple[str, bytes] | None:
+    """(SOP Instance UID, Bundle JSON), or None after one line on stderr naming the reason."""
+    try:
+        ds = read_sr_file(path)
+        bundle = convert_dataset(ds)
+    except (SrParseError, MappingError) as exc:
+        where = f" at item {exc.item_path}" if exc.item_path else ""
+        print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
+        return None
+    return str(ds.SOPInstanceUID), bundle_to_json(bundle)
+
+
+def _convert_to_stdout(path: Path) -> int:
+    converted = _convert(path)
+    if converted is None:
+        return EXIT_REJECTED
+    sys.stdout.buffer.write(converted[1])
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _convert_to_folder(path: Path, out: Path) -> bool:
+    converted = _convert(path)
+    if converted is None:
+        return False
+    sop_instance_uid, data = converted
+    write_atomically(out / f"{sop_instance_uid}.json", data)
+    return True
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers never see half a Bundle."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _wants_progress(paths: list[Path]) -> bool:
+    return any(p.is_dir() for p in paths) and sys.stderr.isatty()
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr)."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.width = width
+
+    def update(self, done: int) -> None:
+        filled = self.width * done // self.total
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total}")
+        self.stream.flush()
+
+    def finish(self, converted: int, rejected: int) -> None:
+        self.stream.write(f"\nconverted {converted}, rejected {rejected}\n")
+        self.stream.flush()
