@@ -1,0 +1,32 @@
+"""Small read helpers over a built Bundle, for assertions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
+
+
+def resources(bundle: dict[str, Any], profile: str | None = None) -> list[dict[str, Any]]:
+    found = [e["resource"] for e in bundle["entry"]]
+    if profile is None:
+        return found
+    return [r for r in found if IG + profile in r.get("meta", {}).get("profile", [])]
+
+
+def by_ref(bundle: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """Resolve a urn:uuid reference inside the Bundle (fails the test when it dangles)."""
+    for entry in bundle["entry"]:
+        if entry["fullUrl"] == reference["reference"]:
+            resource: dict[str, Any] = entry["resource"]
+            return resource
+    raise AssertionError(f"reference {reference['reference']} does not resolve in the Bundle")
+
+
+def codes(concept: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["system"], c["code"]) for c in concept.get("coding", [])]
+
+
+def one(items: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(items) == 1, f"expected exactly one, found {len(items)}"
+    return items[0]
