@@ -12,7 +12,12 @@ from sr2fhir import __version__
 from sr2fhir.errors import ConfigError
 
 # Each module registers its sub-command(s); see sr2fhir/commands/.
-COMMAND_MODULES = ("sr2fhir.commands.convert",)
+COMMAND_MODULES = (
+    "sr2fhir.commands.convert",
+    "sr2fhir.commands.serve",
+    "sr2fhir.commands.queue",
+    "sr2fhir.commands.check_config",
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -6,6 +6,7 @@ Every error is a ConfigError naming the key and where its value came from.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -404,3 +405,34 @@ def _plain(value: Any) -> Any:
 def dump_config(config: Config) -> str:
     """YAML text of the effective config, secrets redacted (for check-config and the log)."""
     return yaml.safe_dump(config_as_dict(config), sort_keys=False, default_flow_style=False)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_config_flags(parser: argparse.ArgumentParser, *, serve: bool = False) -> None:
+    """--config and --data-dir for every command; the serve flags with `serve=True`."""
+    parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    parser.add_argument("--data-dir", metavar="DIR", help="spool, job database, outbox folder")
+    if serve:
+        parser.add_argument("--port", type=int, help="DICOM port to listen on (0 = any free)")
+        parser.add_argument("--ae-title", help="our AE title")
+        parser.add_argument("--outbox", metavar="DIR", help="folder for delivered Bundles")
+        parser.add_argument("--workers", type=int, metavar="N", help="number of workers")
+        parser.add_argument("--log-level", choices=LOG_LEVELS, help="log level")
+
+
+_FLAG_KEYS = {
+    "data_dir": "spool.data_dir",
+    "port": "dicom.port",
+    "ae_title": "dicom.ae_title",
+    "outbox": "delivery.outbox_dir",
+    "workers": "workers.count",
+    "log_level": "logging.level",
+}
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults < --config FILE < SR2FHIR_* environment < flags."""
+    overrides = {key: getattr(args, flag, None) for flag, key in _FLAG_KEYS.items()}
+    return load_config(args.config, overrides=overrides)

@@ -6,8 +6,10 @@ a file without a row, which start-up recovery enqueues; a row never points at a 
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 log = logging.getLogger(__name__)
 
 DB_NAME = "jobs.sqlite3"
+LOCK_NAME = "gateway.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +42,10 @@ class RecoveryReport:
 class Spool:
     """Receive, hand out, finish and recover jobs; the only place that pairs rows and files."""
 
-    def __init__(self, jobs: JobStore, files: FileStore) -> None:
+    def __init__(self, jobs: JobStore, files: FileStore, lock_fd: int | None = None) -> None:
         self.jobs = jobs
         self.files = files
+        self._lock_fd = lock_fd
 
     # ------------------------------------------------------------ receiving (SCP side)
 
@@ -162,6 +166,9 @@ class Spool:
 
     def close(self) -> None:
         self.jobs.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the folder lock
+            self._lock_fd = None
 
 
 def read_instance_info(data: bytes) -> InstanceInfo:
@@ -178,10 +185,26 @@ def read_instance_info(data: bytes) -> InstanceInfo:
         raise ValueError(f"no readable file meta: {type(exc).__name__}") from exc
 
 
-def open_spool(data_dir: Path, db_timeout: float = 5.0) -> Spool:
-    """The embedded default: SQLite job table and Part-10 files under one folder."""
+def open_spool(data_dir: Path, db_timeout: float = 5.0, exclusive: bool = False) -> Spool:
+    """The embedded default: SQLite job table and Part-10 files under one folder.
+
+    `exclusive` (the gateway) takes a lock on the folder so that a second gateway on the same
+    data folder fails at start instead of stealing the first one's jobs at recovery.
+    """
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        owner = _lock_folder(data_dir) if exclusive else None
     except OSError as exc:
-        raise SpoolError(f"cannot create data folder {data_dir}: {exc.strerror}") from exc
-    return Spool(SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout), LocalFileStore(data_dir))
+        raise SpoolError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
+    jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout)
+    return Spool(jobs, LocalFileStore(data_dir), owner)
+
+
+def _lock_folder(data_dir: Path) -> int:
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolError(f"another sr2fhir gateway is using the data folder {data_dir}") from None
+    return fd

@@ -211,7 +211,7 @@ def test_receive_raises_spool_error_when_the_database_stays_locked(
     blocker = sqlite3.connect(tmp_path / "jobs.sqlite3", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(SpoolError, match="busy|locked"):
+        with pytest.raises(SpoolError, match=r"busy|locked"):
             spool.receive(part10("13.1"), info("13.1"))
     finally:
         blocker.execute("ROLLBACK")

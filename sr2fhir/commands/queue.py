@@ -1,0 +1,135 @@
+"""`sr2fhir queue status|list|show|retry|purge`: look at and steer the job queue.
+
+Safe while the gateway runs: each command is a few short transactions on the same spool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+
+from sr2fhir.config import add_config_flags, config_from_args
+from sr2fhir.spool import Job, JobStatus, Spool, open_spool
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
+DAY = 86400.0
+ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {}"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("queue", help="inspect and steer the job queue")
+    add_config_flags(parser)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("status", help="job counts per state").set_defaults(handler=status)
+    listing = actions.add_parser("list", help="jobs, oldest first")
+    listing.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=list_jobs)
+    show_parser = actions.add_parser("show", help="one job with its last error")
+    show_parser.add_argument("job_id", type=int, metavar="ID")
+    show_parser.set_defaults(handler=show)
+    retry_parser = actions.add_parser("retry", help="run a FAILED job (or all) again now")
+    which = retry_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("job_id", type=int, nargs="?", metavar="ID")
+    which.add_argument("--failed", action="store_true", help="every FAILED job")
+    retry_parser.set_defaults(handler=retry)
+    purge_parser = actions.add_parser("purge", help="forget DONE jobs")
+    purge_parser.add_argument(
+        "--done-older-than", type=float, required=True, metavar="DAYS", dest="days"
+    )
+    purge_parser.set_defaults(handler=purge)
+
+
+def _open(args: argparse.Namespace) -> Spool:
+    config = config_from_args(args)
+    return open_spool(config.spool.path, config.spool.db_timeout)
+
+
+def status(args: argparse.Namespace) -> int:
+    spool = _open(args)
+    try:
+        for state, count in spool.jobs.counts().items():
+            print(f"{state.value:<7} {count}")
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    spool = _open(args)
+    try:
+        state = JobStatus(args.state) if args.state else None
+        print(ROW.format("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID"))
+        for job in spool.jobs.list_jobs(state, args.limit):
+            when, ae, uid = _when(job.received_at), job.instance.calling_ae, job.sop_instance_uid
+            print(ROW.format(job.id, job.status.value, job.attempts, when, ae, uid))
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+def show(args: argparse.Namespace) -> int:
+    spool = _open(args)
+    try:
+        job = spool.jobs.get(args.job_id)
+        if job is None:
+            print(f"sr2fhir queue: no job {args.job_id}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        print(_describe(job))
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+def retry(args: argparse.Namespace) -> int:
+    spool = _open(args)
+    try:
+        if args.failed:
+            print(f"{spool.retry_failed()} job(s) queued again")
+            return EXIT_OK
+        if not spool.retry(args.job_id):
+            print(
+                f"sr2fhir queue: job {args.job_id} does not exist or is not FAILED", file=sys.stderr
+            )
+            return EXIT_NOT_FOUND
+        print(f"job {args.job_id} queued again")
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+def purge(args: argparse.Namespace) -> int:
+    if args.days < 0:
+        print("sr2fhir queue: --done-older-than must be >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    spool = _open(args)
+    try:
+        count = spool.purge_done(time.time() - args.days * DAY)
+    finally:
+        spool.close()
+    print(f"{count} DONE job(s) purged")
+    return EXIT_OK
+
+
+def _describe(job: Job) -> str:
+    lines = [
+        ("id", str(job.id)),
+        ("state", job.status.value),
+        ("sop_instance_uid", job.sop_instance_uid),
+        ("sop_class_uid", job.instance.sop_class_uid),
+        ("calling_ae", job.instance.calling_ae),
+        ("attempts", str(job.attempts)),
+        ("received", _when(job.received_at)),
+        ("updated", _when(job.updated_at)),
+        ("next_attempt", _when(job.next_attempt_at) if job.status is JobStatus.READY else "-"),
+        ("locked_by", job.locked_by or "-"),
+        ("file", job.file_key),
+        ("last_error", job.last_error or "-"),
+    ]
+    return "\n".join(f"{key + ':':<18}{value}" for key, value in lines)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

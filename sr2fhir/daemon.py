@@ -1,0 +1,221 @@
+"""The gateway: spool + start-up recovery + workers + Storage SCP, and a graceful stop.
+
+Start order: lock and recover the spool, start the workers, then listen. Stop order: stop
+listening, tell the workers to stop, let running associations and jobs finish (bounded),
+then close the spool. Signal handlers only set a flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sr2fhir.config import Config, dump_config
+from sr2fhir.log import setup_logging
+from sr2fhir.mapping import MappingOptions
+from sr2fhir.scp import StorageScp
+from sr2fhir.sinks import OutboxSink, Sink
+from sr2fhir.spool import Spool, open_spool
+from sr2fhir.worker import Converter, RetryPolicy, StopFlag, Worker, make_converter
+
+log = logging.getLogger(__name__)
+
+ConverterFactory = Callable[[MappingOptions], Converter]
+"""Builds the converter inside each worker; must be a module-level function (pickled)."""
+
+ASSOCIATION_GRACE = 5.0  # seconds running associations get to finish at stop
+WORKER_GRACE = 3.0  # seconds a worker gets to finish its job at stop
+SUPERVISE_EVERY = 1.0
+LEASE_CHECK_EVERY = 30.0
+
+
+def build_sink(config: Config) -> Sink:
+    """The configured sink (only the outbox folder exists so far)."""
+    return OutboxSink(config.outbox_path)
+
+
+def build_worker(
+    config: Config, spool: Spool, worker_id: str, converter_factory: ConverterFactory
+) -> Worker:
+    return Worker(
+        spool,
+        converter_factory(config.mapping.options()),
+        build_sink(config),
+        worker_id,
+        RetryPolicy.from_config(config.workers),
+    )
+
+
+def run_worker_process(
+    config: Config, worker_id: str, stop: StopFlag, converter_factory: ConverterFactory
+) -> None:
+    """Entry point of a worker process: its own spool connection, its own mapper."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when workers stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    setup_logging(config.logging.level, config.logging.format)
+    spool = open_spool(config.spool.path, config.spool.db_timeout)
+    parent = multiprocessing.parent_process()
+    worker = build_worker(config, spool, worker_id, converter_factory)
+    try:
+        worker.run(
+            stop, config.workers.poll_interval, alive=lambda: parent is None or parent.is_alive()
+        )
+    finally:
+        spool.close()
+
+
+@dataclass
+class _Slot:
+    """One worker seat; `generation` grows each time a dead worker is replaced."""
+
+    index: int
+    generation: int = 0
+    runner: Any = None
+    owner_prefix: str = ""
+
+
+@dataclass
+class WorkerPool:
+    """Worker processes (default: mapping runs beside the SCP, not under its GIL) or threads."""
+
+    config: Config
+    spool: Spool
+    instance_id: str
+    converter_factory: ConverterFactory
+    slots: list[_Slot] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._use_processes = self.config.workers.mode == "process"
+        self._mp = multiprocessing.get_context("spawn")
+        self.stop_flag: Any = self._mp.Event() if self._use_processes else threading.Event()
+        self.slots = [_Slot(i) for i in range(self.config.workers.count)]
+
+    def start(self) -> None:
+        for slot in self.slots:
+            self._launch(slot)
+
+    def _launch(self, slot: _Slot) -> None:
+        slot.generation += 1
+        slot.owner_prefix = f"{self.instance_id}/w{slot.index}."
+        worker_id = f"{slot.owner_prefix}{slot.generation}"
+        if self._use_processes:
+            slot.runner = self._mp.Process(
+                target=run_worker_process,
+                args=(self.config, worker_id, self.stop_flag, self.converter_factory),
+                name=f"sr2fhir-worker-{slot.index}",
+                daemon=True,
+            )
+        else:
+            worker = build_worker(self.config, self.spool, worker_id, self.converter_factory)
+            slot.runner = threading.Thread(
+                target=worker.run,
+                args=(self.stop_flag, self.config.workers.poll_interval),
+                name=f"sr2fhir-worker-{slot.index}",
+                daemon=True,
+            )
+        slot.runner.start()
+
+    def supervise(self) -> None:
+        """Replace a worker that died (its claimed job goes back to READY first)."""
+        for slot in self.slots:
+            if slot.runner.is_alive() or self.stop_flag.is_set():
+                continue
+            released = self.spool.jobs.release_locked(slot.owner_prefix)
+            log.error(
+                "worker %d died (exit code %s); %d job(s) released; restarting it",
+                slot.index,
+                getattr(slot.runner, "exitcode", None),
+                released,
+            )
+            self._launch(slot)
+
+    def stop(self, deadline: float) -> None:
+        """Ask every worker to stop after its current job; kill what is still busy at deadline."""
+        self.stop_flag.set()
+        for slot in self.slots:
+            slot.runner.join(max(0.1, deadline - time.monotonic()))
+        for slot in self.slots:
+            if slot.runner.is_alive() and self._use_processes:
+                log.warning("worker %d did not stop in time; terminating it", slot.index)
+                slot.runner.terminate()
+                slot.runner.join(1.0)
+            if not slot.runner.is_alive():  # anything it still held goes back to the queue
+                self.spool.jobs.release_locked(slot.owner_prefix)
+
+
+class Gateway:
+    """One running sr2fhir node: call start(), then stop() (or run_until_signalled())."""
+
+    def __init__(self, config: Config, converter_factory: ConverterFactory = make_converter):
+        self.config = config
+        self.converter_factory = converter_factory
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.spool: Spool | None = None
+        self.scp: StorageScp | None = None
+        self.pool: WorkerPool | None = None
+        self._stop_requested = threading.Event()
+
+    def start(self) -> None:
+        log.info("effective configuration:\n%s", dump_config(self.config).rstrip())
+        self.spool = open_spool(
+            self.config.spool.path, self.config.spool.db_timeout, exclusive=True
+        )
+        self.spool.recover()
+        self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
+        self.pool.start()
+        self.scp = StorageScp(self.config.dicom, self.spool.receive)
+        try:
+            self.scp.start()
+        except OSError:
+            self.stop()
+            raise
+
+    @property
+    def port(self) -> int:
+        assert self.scp is not None, "start() first"
+        return self.scp.port
+
+    def request_stop(self, signum: int = 0, frame: object = None) -> None:
+        """Signal-safe: only sets a flag."""
+        self._stop_requested.set()
+
+    def run_until_signalled(self) -> int:
+        """Install SIGTERM/SIGINT handlers, supervise workers, stop gracefully on a signal."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
+        while not self._stop_requested.wait(SUPERVISE_EVERY):
+            assert self.pool is not None and self.spool is not None
+            self.pool.supervise()
+            if time.monotonic() >= next_lease_check:
+                expired = time.time() - self.config.workers.lease
+                if self.spool.jobs.release_locked(older_than=expired):
+                    log.warning("released jobs locked longer than the lease")
+                next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
+        log.info("stop requested; draining")
+        self.stop()
+        return 0
+
+    def stop(self) -> None:
+        """Stop listening, let in-flight work end (bounded), close the spool. Idempotent."""
+        deadline = time.monotonic() + ASSOCIATION_GRACE + WORKER_GRACE
+        if self.pool is not None:
+            self.pool.stop_flag.set()  # workers stop while associations drain
+        if self.scp is not None:
+            self.scp.stop(ASSOCIATION_GRACE)
+            self.scp = None
+        if self.pool is not None:
+            self.pool.stop(deadline)
+            self.pool = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+        log.info("gateway stopped")

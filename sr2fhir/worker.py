@@ -1,0 +1,177 @@
+"""Workers: claim job -> parse -> map -> deliver -> done / retry / failed.
+
+A worker is a loop over one Spool, one Converter and one Sink, all injected. Mapping rejections
+fail the job at once (file quarantined); sink errors retry with capped exponential backoff and
+jitter. Whatever one report does, the loop goes on with the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sr2fhir.config import WorkersConfig
+from sr2fhir.errors import (
+    DeliveryError,
+    MappingError,
+    PermanentDeliveryError,
+    SpoolError,
+    SrParseError,
+    TransientDeliveryError,
+)
+from sr2fhir.mapping import MappingOptions, convert_dataset, read_sr_bytes
+from sr2fhir.sinks import Sink
+from sr2fhir.spool import Job, JobStatus, Spool, short_error
+
+log = logging.getLogger(__name__)
+
+Converter = Callable[[bytes], dict[str, Any]]
+"""Part-10 bytes -> FHIR transaction Bundle; raises SrParseError or MappingError."""
+
+
+class StopFlag(Protocol):
+    """threading.Event and multiprocessing.Event both fit."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def make_converter(options: MappingOptions) -> Converter:
+    """The real mapping: read the Part-10 bytes, convert to one transaction Bundle."""
+
+    def convert(data: bytes) -> dict[str, Any]:
+        return convert_dataset(read_sr_bytes(data), options)
+
+    return convert
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter; FAILED after `max_attempts` attempts."""
+
+    max_attempts: int = 8
+    initial: float = 2.0
+    cap: float = 300.0
+
+    @classmethod
+    def from_config(cls, config: WorkersConfig) -> RetryPolicy:
+        return cls(config.max_attempts, config.backoff_initial, config.backoff_max)
+
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        ceiling: float = min(self.cap, self.initial * 2.0 ** max(attempt - 1, 0))
+        jittered = ceiling / 2 + rng() * ceiling / 2
+        return max(jittered, retry_after or 0.0)
+
+
+class Worker:
+    """Drains the spool one job at a time."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        convert: Converter,
+        sink: Sink,
+        worker_id: str,
+        policy: RetryPolicy | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.spool = spool
+        self.convert = convert
+        self.sink = sink
+        self.worker_id = worker_id
+        self.policy = policy or RetryPolicy()
+        self._rng = rng
+
+    def run(
+        self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Work until `stop` is set (or `alive()` turns false); an idle worker polls."""
+        while not stop.is_set() and alive():
+            try:
+                worked = self.run_once()
+            except SpoolError as exc:  # database busy beyond its timeout: back off, try again
+                log.warning("worker %s: spool unavailable: %s", self.worker_id, exc)
+                worked = False
+            if not worked:
+                stop.wait(poll_interval)
+
+    def run_once(self) -> bool:
+        """Claim and process one job; False when nothing was due."""
+        job = self.spool.jobs.claim(self.worker_id)
+        if job is None:
+            return False
+        self.process(job)
+        return True
+
+    def process(self, job: Job) -> JobStatus:
+        """Take one claimed job to DONE, FAILED or back to READY (retry)."""
+        if job.attempts > self.policy.max_attempts:  # claimed again and again: workers crashed
+            return self._give_up(job, f"claimed {job.attempts} times without finishing")
+        try:
+            data = self.spool.read(job)
+        except OSError as exc:
+            return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
+        try:
+            bundle = self.convert(data)
+        except (SrParseError, MappingError) as exc:
+            return self._reject(job, _describe_rejection(exc))
+        except Exception as exc:  # a mapping bug must not stop the other reports
+            log.exception("job %d: unexpected mapping error", job.id)
+            return self._reject(job, f"internal mapping error: {type(exc).__name__}")
+        try:
+            receipt = self.sink.deliver(bundle, job.instance)
+        except PermanentDeliveryError as exc:
+            return self._give_up(job, f"delivery refused: {exc}")
+        except TransientDeliveryError as exc:
+            return self._retry(job, str(exc), exc.retry_after)
+        except (DeliveryError, OSError) as exc:
+            return self._retry(job, f"{type(exc).__name__}: {exc}", None)
+        self.spool.finish(job)
+        self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
+        return JobStatus.DONE
+
+    def _reject(self, job: Job, reason: str) -> JobStatus:
+        self.spool.reject(job, reason)
+        self._log_state(job, JobStatus.FAILED, f"rejected, quarantined: {reason}", logging.WARNING)
+        return JobStatus.FAILED
+
+    def _give_up(self, job: Job, reason: str) -> JobStatus:
+        self.spool.give_up(job, short_error(reason))
+        self._log_state(job, JobStatus.FAILED, reason, logging.WARNING)
+        return JobStatus.FAILED
+
+    def _retry(self, job: Job, reason: str, retry_after: float | None) -> JobStatus:
+        if job.attempts >= self.policy.max_attempts:
+            return self._give_up(job, f"gave up after {job.attempts} attempts: {reason}")
+        delay = self.policy.delay(job.attempts, retry_after, self._rng)
+        updated = self.spool.retry_later(job, short_error(reason), delay)
+        if updated.status is JobStatus.DONE:
+            self._log_state(job, JobStatus.DONE, str(updated.last_error))
+        else:
+            detail = f"attempt {job.attempts} failed, retry in {delay:.1f}s: {reason}"
+            self._log_state(job, JobStatus.READY, detail, logging.WARNING)
+        return updated.status
+
+    def _log_state(
+        self, job: Job, status: JobStatus, detail: str, level: int = logging.INFO
+    ) -> None:
+        log.log(
+            level,
+            "job %d %s: sop_instance_uid=%s calling_ae=%s worker=%s: %s",
+            job.id,
+            status.value,
+            job.sop_instance_uid,
+            job.instance.calling_ae,
+            self.worker_id,
+            short_error(detail, 300),
+        )
+
+
+def _describe_rejection(exc: SrParseError | MappingError) -> str:
+    where = f" at content item {exc.item_path}" if exc.item_path else ""
+    kind = "not a usable SR" if isinstance(exc, SrParseError) else "cannot map"
+    return short_error(f"{kind}{where}: {exc}")
