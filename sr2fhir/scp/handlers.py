@@ -103,6 +103,7 @@ class CallerPolicy:
             status.SOURCE_SERVICE_USER,
             status.DIAG_CALLING_AE_NOT_RECOGNISED,
         )
+        assoc.kill()  # as pynetdicom's own reject path: waits until the A-ASSOCIATE-RJ is out
 
 
 def _address_matches(address: str, hosts: Sequence[str]) -> bool:
