@@ -25,14 +25,7 @@ _PROFILE_CODE: dict[SelectionKind, tuple[str, str]] = {
     SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION: ("121233", "Source image for segmentation"),
 }
 _REGION_2D = {"POINT": "point", "POLYLINE": "polyline", "CIRCLE": "circle", "ELLIPSE": "ellipse"}
-_REGION_3D = {
-    "POINT": "point",
-    "MULTIPOINT": "multipoint",
-    "POLYLINE": "polyline",
-    "POLYGON": "polygon",
-    "ELLIPSE": "ellipse",
-    "ELLIPSOID": "ellipsoid",
-}
+_REGION_3D = frozenset({"POINT", "MULTIPOINT", "POLYLINE", "POLYGON", "ELLIPSE", "ELLIPSOID"})
 # Selections that point at the images a segmentation was made from (profile focus slice).
 _FOCUS_ON_SOURCE = frozenset(
     {
@@ -130,14 +123,16 @@ def build_selection(
     if kind in (SelectionKind.IMAGE_REGION_3D, SelectionKind.VOLUME_SURFACE) and graphic:
         resource["frameOfReferenceUid"] = graphic.frame_of_reference_uid
     if body_site is not None:
-        resource["bodySite"] = [body_site]
+        resource["bodySite"] = body_site
     if focus is not None:
         resource["focus"] = [focus]
     instances = _instances(reference)
     if instances:
         resource["instance"] = instances
-    if kind in (SelectionKind.IMAGE_REGION_3D, SelectionKind.VOLUME_SURFACE) and graphic:
-        resource["imageRegion3D"] = [_region_3d(graphic, reference.path)]
+    # R5 only has imageRegion3D inside instance[], and a SCOORD3D names no instance: the
+    # region is carried by frameOfReferenceUid alone (its coordinates are not mapped).
+    if graphic is not None and graphic.frame_of_reference_uid is not None:
+        _check_region_3d(graphic, reference.path)
     return ctx.add(resource)
 
 
@@ -192,11 +187,9 @@ def _regions_2d(graphic: Graphic, path: str) -> list[dict[str, Any]]:
     return [{"regionType": region_type, "coordinate": data}]
 
 
-def _region_3d(graphic: Graphic, path: str) -> dict[str, Any]:
-    region_type = _REGION_3D.get(graphic.graphic_type)
-    if region_type is None:
+def _check_region_3d(graphic: Graphic, path: str) -> None:
+    if graphic.graphic_type not in _REGION_3D:
         raise SrParseError(f"SCOORD3D Graphic Type {graphic.graphic_type!r} is not defined", path)
-    return {"regionType": region_type, "coordinate": [_decimal(v) for v in graphic.data]}
 
 
 def _decimal(value: float) -> float | int:
