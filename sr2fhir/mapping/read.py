@@ -63,7 +63,7 @@ def read_sr_bytes(data: bytes) -> Dataset:
             pass
     except InvalidDicomError as exc:
         raise SrParseError("not a DICOM file: no DICM prefix and no valid dataset") from exc
-    except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError, OverflowError) as exc:
+    except Exception as exc:  # any decoding failure of untrusted bytes is a rejection
         raise SrParseError(f"truncated or corrupt DICOM: {_short(exc)}") from exc
     if watch.truncated:
         raise SrParseError("truncated DICOM: the file ends inside an element or sequence")

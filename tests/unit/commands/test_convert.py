@@ -1,0 +1,109 @@
+"""`sr2fhir convert`: the command-line contract (exit codes, one line per rejection, output)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import tests.srfactory as factory
+from sr2fhir.cli import main
+
+BAD_INPUTS = {
+    "not-dicom.txt": (factory.not_dicom_bytes, "not a DICOM file"),
+    "empty.dcm": (factory.empty_bytes, "not a DICOM file: empty"),
+    "truncated.dcm": (factory.truncated_sr_bytes, "truncated"),
+    "ct.dcm": (factory.ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
+    "other-sr.dcm": (factory.non_tid1500_sr_bytes, "not a TID 1500 Measurement Report (document title"),
+    "basic-text.dcm": (factory.basic_text_sr_bytes, "not a TID 1500 Measurement Report"),
+    "malformed.dcm": (factory.malformed_tree_bytes, "at item 1."),
+}
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    for name, (build, _) in BAD_INPUTS.items():
+        (folder / name).write_bytes(build())
+    factory.planar_report().save_as(folder / "nested" / "planar.dcm", enforce_file_format=True)
+    factory.qualifier_report().save_as(folder / "qualifier.dcm", enforce_file_format=True)
+    return folder
+
+
+def test_folder_converts_good_files_and_rejects_each_bad_one_on_one_line(
+    mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    status = main(["convert", str(mixed_folder), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 1
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == len(BAD_INPUTS), captured.err
+    for name, (_, reason) in BAD_INPUTS.items():
+        line = one_line_for(lines, name)
+        assert reason in line, line
+    assert "Traceback" not in captured.err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(
+        [
+            f"{factory.planar_report().SOPInstanceUID}.json",
+            f"{factory.qualifier_report().SOPInstanceUID}.json",
+        ]
+    )
+    bundle = json.loads((out / written[0]).read_text())
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+
+
+def one_line_for(lines: list[str], name: str) -> str:
+    found = [line for line in lines if f"/{name}:" in line]
+    assert len(found) == 1, (name, lines)
+    return found[0]
+
+
+def test_single_file_prints_the_bundle_to_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "planar.dcm"
+    factory.planar_report().save_as(path, enforce_file_format=True)
+    assert main(["convert", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["type"] == "transaction"
+    assert captured.err == ""
+
+
+def test_rejected_single_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ct.dcm"
+    path.write_bytes(factory.ct_image_bytes())
+    assert main(["convert", str(path)]) == 1
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["convert"], ["convert", "/no/such/path"], ["convert", "--bogus", "x"], ["frobnicate"]],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_folder_without_out_is_a_usage_error(mixed_folder: Path) -> None:
+    assert main(["convert", str(mixed_folder)]) == 2
+
+
+def test_no_phi_in_rejection_messages(mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["convert", str(mixed_folder), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "DOE" not in err and "PHI-PATIENT-4711" not in err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sr2fhir", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and result.stdout.startswith("sr2fhir ")
