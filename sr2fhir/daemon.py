@@ -169,6 +169,7 @@ class Gateway:
             self.config.spool.path, self.config.spool.db_timeout, exclusive=True
         )
         self.spool.recover()
+        build_sink(self.config).recover()
         self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
         self.pool.start()
         self.scp = StorageScp(self.config.dicom, self.spool.receive)

@@ -25,6 +25,9 @@ class Sink(Protocol):
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str: ...
 
+    def recover(self) -> None:
+        """Once at gateway start, before any worker runs: clean up interrupted deliveries."""
+
 
 class OutboxSink:
     """Writes Bundles into a folder; returns the file name as the delivery receipt."""
@@ -32,6 +35,11 @@ class OutboxSink:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+
+    def recover(self) -> None:
+        """Temp files of deliveries a crash interrupted (their jobs are still not DONE)."""
+        for stale in self.folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
         uid = instance.sop_instance_uid

@@ -315,3 +315,40 @@ def _orthanc_ready(orthanc: Orthanc) -> bool:
 
 def dicom_tools_present() -> bool:
     return all(shutil.which(p) for p in (STORESCU, ECHOSCU))
+
+
+# ---------------------------------------------------------------- a pynetdicom sender
+
+
+def sr_sender_ae(calling: str = "PYSCU") -> Any:
+    """A pynetdicom SCU proposing every SR storage class (and Verification)."""
+    from pynetdicom import AE
+
+    from sr2fhir.scp import SR_STORAGE_CLASSES, TRANSFER_SYNTAXES
+
+    ae = AE(ae_title=calling)
+    for sop_class in SR_STORAGE_CLASSES:
+        ae.add_requested_context(sop_class, list(TRANSFER_SYNTAXES))
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    return ae
+
+
+def send_files(port: int, files: Sequence[Path], acknowledged: list[str]) -> None:
+    """C-STORE each file over one association; append each UID answered 0x0000 to
+    `acknowledged`. Stops quietly when the peer goes away (that is what the caller tests)."""
+    import pydicom
+
+    assoc = sr_sender_ae().associate("127.0.0.1", port, ae_title="SR2FHIR")
+    if not assoc.is_established:
+        return
+    try:
+        for path in files:
+            ds = pydicom.dcmread(path)
+            status = assoc.send_c_store(ds)
+            if not assoc.is_established or "Status" not in status:
+                return
+            if status.Status == 0x0000:
+                acknowledged.append(str(ds.SOPInstanceUID))
+    finally:
+        if assoc.is_established:
+            assoc.release()

@@ -1,0 +1,53 @@
+"""Crash safety: SIGKILL the whole gateway mid-stream; after a restart nothing acked is lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.integration.peers import (
+    outbox_uids,
+    running_gateway,
+    send_files,
+    start_gateway,
+    stop_process,
+    wait_until,
+    write_reports,
+)
+
+pytestmark = pytest.mark.integration
+
+SENT = 150
+KILL_AFTER = 40
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_sr(tmp_path: Path) -> None:
+    files = write_reports(tmp_path / "srs", SENT, start=1000)
+    data_dir = tmp_path / "data"
+    acknowledged: list[str] = []
+
+    gateway = start_gateway(data_dir)
+    try:
+        sender = threading.Thread(target=send_files, args=(gateway.port, files, acknowledged))
+        sender.start()
+        wait_until(lambda: len(acknowledged) >= KILL_AFTER, 60, f"{KILL_AFTER} acknowledgements")
+    finally:
+        stop_process(gateway.proc, signal.SIGKILL)  # the SCP, its workers: all at once
+    sender.join(60)
+    acked = set(acknowledged)
+    assert KILL_AFTER <= len(acked) < SENT, "the kill should land mid-stream"
+    assert not acked <= outbox_uids(data_dir / "outbox"), "some acked SRs were still queued"
+
+    with running_gateway(data_dir, log_name="restart.log") as restarted:
+        outbox = restarted.outbox
+        wait_until(lambda: acked <= outbox_uids(outbox), 120, "every acknowledged SR's Bundle")
+
+    for uid in acked:
+        bundles = list(outbox.glob(f"{uid}*.json"))
+        assert [b.name for b in bundles] == [f"{uid}.json"]
+        assert json.loads(bundles[0].read_bytes())["resourceType"] == "Bundle"
+    assert not list(outbox.glob(".*.tmp")), "half-written Bundles were left behind"
