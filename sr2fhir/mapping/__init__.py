@@ -2,7 +2,7 @@
 
 Public API:
     read_sr_file(path) / read_sr_bytes(data) -> pydicom Dataset      (raise SrParseError)
-    convert_dataset(ds, options=MappingOptions()) -> Bundle dict       (raise SrParseError, MappingError)
+    convert_dataset(ds, options) -> Bundle dict     (raise SrParseError, MappingError)
     bundle_to_json(bundle) -> bytes                                    (deterministic serialisation)
 """
 

@@ -28,7 +28,11 @@ from sr2fhir.mapping.observations import (
 )
 from sr2fhir.mapping.options import MappingOptions
 from sr2fhir.mapping.references import build_report_references
-from sr2fhir.mapping.report import MeasurementReport, is_measurement_report, parse_measurement_report
+from sr2fhir.mapping.report import (
+    MeasurementReport,
+    is_measurement_report,
+    parse_measurement_report,
+)
 from sr2fhir.mapping.times import from_dicom
 
 DEFAULT_OPTIONS = MappingOptions()
@@ -61,7 +65,8 @@ def convert_dataset(
     if not is_measurement_report(root):
         raise SrParseError(
             "an SR but not a TID 1500 Measurement Report "
-            f"(document title {_describe_title(root.concept)}, template {root.template_id or 'none'})"
+            f"(document title {_describe_title(root.concept)}, "
+            f"template {root.template_id or 'none'})"
         )
     if sop_class not in TID_1500_SOP_CLASSES:
         raise SrParseError(f"{_sop_class_name(sop_class)} cannot carry a TID 1500 report")

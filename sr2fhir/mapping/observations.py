@@ -8,8 +8,8 @@ from typing import Any
 
 from sr2fhir.mapping import profiles
 from sr2fhir.mapping.body_structures import Site, build_site, tracking_identifiers
+from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.coding import (
-    DATA_ABSENT_REASON,
     DCM,
     DICOM_IDENTIFIER_TYPE,
     DICOM_UID,
@@ -20,7 +20,6 @@ from sr2fhir.mapping.coding import (
     system_for,
     uid_value,
 )
-from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
 from sr2fhir.mapping.devices import build_algorithm_device
 from sr2fhir.mapping.report import (
@@ -189,7 +188,15 @@ def build_imaging_measurement_group(
     )
     if group.finding is not None:
         resource["valueCodeableConcept"] = build_codeable_concept(group.finding)
-    _finish(ctx, resource, observed, site, observed.method, devices.device_for(ctx, observed.algorithm), [])
+    _finish(
+        ctx,
+        resource,
+        observed,
+        site,
+        observed.method,
+        devices.device_for(ctx, observed.algorithm),
+        [],
+    )
     members = [ctx.id_for("Observation", m.observed.path) for m in group.measurements]
     members += [ctx.id_for("Observation", e.observed.path) for e in group.evaluations]
     if members:
@@ -255,7 +262,10 @@ def build_imaging_measurement(
         resource["derivedFrom"] = derived_from
     if measurement.derivation is not None:
         resource["component"] = [
-            {"code": DERIVATION, "valueCodeableConcept": build_codeable_concept(measurement.derivation)}
+            {
+                "code": DERIVATION,
+                "valueCodeableConcept": build_codeable_concept(measurement.derivation),
+            }
         ]
     return ctx.add(resource)
 
@@ -265,7 +275,11 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
     numeric = measurement.numeric
     quantity: dict[str, Any] = {}
     if numeric.value is None:
-        reason = _ABSENT_REASON.get(numeric.qualifier.value, "unknown") if numeric.qualifier else "unknown"
+        reason = (
+            _ABSENT_REASON.get(numeric.qualifier.value, "unknown")
+            if numeric.qualifier
+            else "unknown"
+        )
         quantity["extension"] = [{"url": DATA_ABSENT_EXTENSION, "valueCode": reason}]
     else:
         quantity["value"] = int(numeric.value) if numeric.value.is_integer() else numeric.value
@@ -281,7 +295,9 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
 
 def _describe(code: Code) -> str:
     coding = build_coding(code)
-    return f"{code.meaning or code.value} ({code.designator} {code.value})" if coding else code.value
+    return (
+        f"{code.meaning or code.value} ({code.designator} {code.value})" if coding else code.value
+    )
 
 
 def build_imaging_qualitative_evaluation(
@@ -316,7 +332,11 @@ def build_derived_imaging_measurement(
     """TID 1420 NUM -> Observation (derived-imaging-measurement), derivedFrom its groups."""
     measurement = derived.measurement
     observed = measurement.observed
-    code = build_codeable_concept(observed.concept) if observed.concept else DERIVED_IMAGING_MEASUREMENTS
+    code = (
+        build_codeable_concept(observed.concept)
+        if observed.concept
+        else DERIVED_IMAGING_MEASUREMENTS
+    )
     resource = _observation(
         ctx, profiles.DERIVED_IMAGING_MEASUREMENT, observed, DERIVED_IMAGING_MEASUREMENTS, code
     )
@@ -324,12 +344,17 @@ def build_derived_imaging_measurement(
     site = build_site(ctx, observed.path, observed.finding_site, [])
     device = devices.device_for(ctx, observed.algorithm, derived=True)
     _finish(ctx, resource, observed, site, observed.method, device, [])
-    groups = [{"reference": f"urn:uuid:{ctx.id_for('Observation', p)}"} for p in derived.group_paths]
+    groups = [
+        {"reference": f"urn:uuid:{ctx.id_for('Observation', p)}"} for p in derived.group_paths
+    ]
     derived_from = _derived_from(ctx, observed, groups)
     if derived_from:
         resource["derivedFrom"] = derived_from
     if measurement.derivation is not None:
         resource["component"] = [
-            {"code": DERIVATION, "valueCodeableConcept": build_codeable_concept(measurement.derivation)}
+            {
+                "code": DERIVATION,
+                "valueCodeableConcept": build_codeable_concept(measurement.derivation),
+            }
         ]
     return ctx.add(resource)

@@ -195,7 +195,10 @@ class _ReportWalker:
             self._visit_derived_container(item, dt)
         elif key == c.QUALITATIVE_EVALUATIONS:
             for child in item.children:
-                if child.value_type in ("CODE", "TEXT") and child.concept_key not in c.ALGORITHM_ITEMS:
+                if (
+                    child.value_type in ("CODE", "TEXT")
+                    and child.concept_key not in c.ALGORITHM_ITEMS
+                ):
                     self.evaluations.append(parse_qualitative_evaluation(child, dt))
 
     def _visit_derived_container(self, container: ContentItem, inherited_dt: str | None) -> None:
@@ -328,7 +331,9 @@ def parse_measurement(item: ContentItem, inherited_dt: str | None) -> Measuremen
     )
 
 
-def parse_qualitative_evaluation(item: ContentItem, inherited_dt: str | None) -> QualitativeEvaluation:
+def parse_qualitative_evaluation(
+    item: ContentItem, inherited_dt: str | None
+) -> QualitativeEvaluation:
     return QualitativeEvaluation(
         _observed(item, item.observation_datetime or inherited_dt), item.code, item.text
     )

@@ -85,7 +85,9 @@ def build_group_selections(
     for reference in references:
         if reference is source:
             continue
-        focus = source_entry.reference if source_entry and reference.kind in _FOCUS_ON_SOURCE else None
+        focus = (
+            source_entry.reference if source_entry and reference.kind in _FOCUS_ON_SOURCE else None
+        )
         entry = build_selection(ctx, reference, group.source_series_uid, body_site, focus)
         derived_from.append(entry.reference)
     return derived_from
@@ -145,7 +147,7 @@ def _series_of(ctx: BuildContext, refs: tuple[SopReference, ...]) -> str | None:
 
 
 def _instances(reference: ImageReference) -> list[dict[str, Any]]:
-    instances = []
+    instances: list[dict[str, Any]] = []
     for ref in reference.references:
         instance: dict[str, Any] = {"uid": ref.sop_instance_uid}
         instance["sopClass"] = sop_class_coding(ref.sop_class_uid)
@@ -166,10 +168,14 @@ def _subset(reference: ImageReference, ref: SopReference) -> list[str]:
     """Segments for segment references, ROI ids for Region In Space, else frame numbers."""
     if reference.kind is SelectionKind.REGION_IN_SPACE:
         return list(reference.roi_identifiers)
-    if reference.kind in (
-        SelectionKind.REFERENCED_SEGMENT,
-        SelectionKind.REFERENCED_SEGMENTATION_FRAME,
-    ) and ref.segment_numbers:
+    if (
+        reference.kind
+        in (
+            SelectionKind.REFERENCED_SEGMENT,
+            SelectionKind.REFERENCED_SEGMENTATION_FRAME,
+        )
+        and ref.segment_numbers
+    ):
         return [str(n) for n in ref.segment_numbers]
     return [str(n) for n in ref.frame_numbers]
 

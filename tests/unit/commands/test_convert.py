@@ -15,7 +15,10 @@ BAD_INPUTS = {
     "empty.dcm": (factory.empty_bytes, "not a DICOM file: empty"),
     "truncated.dcm": (factory.truncated_sr_bytes, "truncated"),
     "ct.dcm": (factory.ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
-    "other-sr.dcm": (factory.non_tid1500_sr_bytes, "not a TID 1500 Measurement Report (document title"),
+    "other-sr.dcm": (
+        factory.non_tid1500_sr_bytes,
+        "not a TID 1500 Measurement Report (document title",
+    ),
     "basic-text.dcm": (factory.basic_text_sr_bytes, "not a TID 1500 Measurement Report"),
     "malformed.dcm": (factory.malformed_tree_bytes, "at item 1."),
 }
@@ -93,7 +96,9 @@ def test_folder_without_out_is_a_usage_error(mixed_folder: Path) -> None:
     assert main(["convert", str(mixed_folder)]) == 2
 
 
-def test_no_phi_in_rejection_messages(mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_phi_in_rejection_messages(
+    mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["convert", str(mixed_folder), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert "DOE" not in err and "PHI-PATIENT-4711" not in err

@@ -59,7 +59,13 @@ def test_each_example_observation_has_a_twin_with_same_profile_code_and_category
     bundle: dict[str, Any], ig_dir: Path, example: str
 ) -> None:
     expected = _example(ig_dir, example)
-    twin = one([r for r in resources(bundle) if r.get("code") and codes(r["code"]) == codes(expected["code"])])
+    twin = one(
+        [
+            r
+            for r in resources(bundle)
+            if r.get("code") and codes(r["code"]) == codes(expected["code"])
+        ]
+    )
     assert twin["meta"]["profile"] == expected["meta"]["profile"]
     assert [codes(c) for c in twin.get("category", [])] == [
         codes(c) for c in expected.get("category", [])
@@ -106,7 +112,9 @@ def test_measurements_use_the_dicom_values_and_their_algorithm(bundle: dict[str,
     }
     # The DICOM wins over the example instances (6705.55 for both volume and diameter).
     assert values == {"118565006": 31112.2, "81827009": 49.94462, "301898006": 9026.567}
-    algorithms = {by_ref(bundle, m["device"])["displayName"] for m in resources(bundle, "imaging-measurement")}
+    algorithms = {
+        by_ref(bundle, m["device"])["displayName"] for m in resources(bundle, "imaging-measurement")
+    }
     assert algorithms == {"pylidc"}
     algorithm = one(resources(bundle, "algorithm-identification"))
     assert algorithm["version"] == [{"value": "0.2.0"}]

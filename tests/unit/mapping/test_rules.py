@@ -95,7 +95,11 @@ def test_one_algorithm_device_per_distinct_algorithm(converted: Any) -> None:
     devices = resources(bundle, "algorithm-identification")
     keys = [(d["displayName"], str(d.get("version"))) for d in devices]
     assert len(keys) == len(set(keys)) >= 1
-    users = [r for r in resources(bundle) if r.get("device", {}).get("reference") == f"urn:uuid:{devices[0]['id']}"]
+    users = [
+        r
+        for r in resources(bundle)
+        if r.get("device", {}).get("reference") == f"urn:uuid:{devices[0]['id']}"
+    ]
     assert users
 
 
@@ -122,13 +126,19 @@ def test_group_without_finding_category_has_code_125007_and_no_category() -> Non
 def test_finding_site_with_laterality_becomes_body_structure(converted: Any) -> None:
     _, bundle = converted["planar"]
     lateral = [
-        s for s in resources(bundle, "dicom-sr-finding-site") if "laterality" in s["includedStructure"][0]
+        s
+        for s in resources(bundle, "dicom-sr-finding-site")
+        if "laterality" in s["includedStructure"][0]
     ]
     assert lateral
     site = lateral[0]
     assert codes(site["includedStructure"][0]["laterality"]) == [(SCT, "7771000")]  # Left
     assert site["patient"]["identifier"]["value"] == "PHI-PATIENT-4711"
-    users = [r for r in resources(bundle) if r.get("bodyStructure", {}).get("reference") == f"urn:uuid:{site['id']}"]
+    users = [
+        r
+        for r in resources(bundle)
+        if r.get("bodyStructure", {}).get("reference") == f"urn:uuid:{site['id']}"
+    ]
     assert users and all("bodySite" not in u for u in users)
 
 
@@ -177,7 +187,11 @@ def test_srt_codes_become_sct_and_odd_designators_keep_their_meaning(converted: 
 
 def test_text_evaluations_are_codeable_concept_text(converted: Any) -> None:
     _, bundle = converted["planar"]
-    texts = [e for e in resources(bundle, "imaging-qualitative-evaluation") if "text" in e["valueCodeableConcept"]]
+    texts = [
+        e
+        for e in resources(bundle, "imaging-qualitative-evaluation")
+        if "text" in e["valueCodeableConcept"]
+    ]
     assert texts
     assert all("coding" not in e["valueCodeableConcept"] for e in texts)
 
@@ -185,12 +199,18 @@ def test_text_evaluations_are_codeable_concept_text(converted: Any) -> None:
 @pytest.mark.parametrize("placement", ["qualitative-root", "qualitative-inside"])
 def test_qualitative_evaluations_container_children_map(converted: Any, placement: str) -> None:
     ds, bundle = converted[placement]
-    container = [
-        p for p, item in _items(ds).items() if _concept(item) == "C0034375"
-    ]
+    container = [p for p, item in _items(ds).items() if _concept(item) == "C0034375"]
     assert len(container) == 1
-    children = [p for p in _items(ds) if p.startswith(container[0] + ".") and p.count(".") == container[0].count(".") + 1]
-    mapped = [_observation_at(bundle, ds, p) for p in children if _concept(_items(ds)[p]) not in ("111001", "111003", "111002", "111000")]
+    children = [
+        p
+        for p in _items(ds)
+        if p.startswith(container[0] + ".") and p.count(".") == container[0].count(".") + 1
+    ]
+    mapped = [
+        _observation_at(bundle, ds, p)
+        for p in children
+        if _concept(_items(ds)[p]) not in ("111001", "111003", "111002", "111000")
+    ]
     assert mapped
     for evaluation in mapped:
         assert evaluation["meta"]["profile"] == [IG + "imaging-qualitative-evaluation"]
@@ -211,7 +231,10 @@ def test_derived_measurements_derive_from_groups(converted: Any, placement: str)
         assert group_refs
         assert all(g["meta"]["profile"] == [IG + "imaging-measurement-group"] for g in group_refs)
     cited = max(derived, key=lambda m: len(m["derivedFrom"]))
-    assert len([r for r in cited["derivedFrom"] if by_ref(bundle, r)["resourceType"] == "Observation"]) == 2
+    assert (
+        len([r for r in cited["derivedFrom"] if by_ref(bundle, r)["resourceType"] == "Observation"])
+        == 2
+    )
 
 
 def test_every_imaging_selection_profile_appears_with_its_fixed_code(converted: Any) -> None:
@@ -234,7 +257,9 @@ def test_every_imaging_selection_profile_appears_with_its_fixed_code(converted: 
         assert all(codes(s["code"]) == [(DCM, code)] for s in selections), profile
     segment = resources(bundle, "referenced-segment")[0]
     assert segment["instance"][0]["subset"] == ["1"]
-    assert by_ref(bundle, segment["focus"][0])["meta"]["profile"] == [IG + "source-image-for-segmentation"]
+    assert by_ref(bundle, segment["focus"][0])["meta"]["profile"] == [
+        IG + "source-image-for-segmentation"
+    ]
     region = resources(bundle, "image-region-3d")[0]
     assert region["frameOfReferenceUid"] and "instance" not in region
     rtstruct = resources(bundle, "region-in-space")[0]["instance"][0]
@@ -259,23 +284,38 @@ def test_observation_uid_gives_identifier_and_source_sr_content_item(converted: 
     group = resources(bundle, "imaging-measurement-group")[0]
     uid = one(group["identifier"])
     assert uid["type"]["coding"][0]["code"] == "observation-uid"
-    source = one([by_ref(bundle, r) for r in group["derivedFrom"] if by_ref(bundle, r)["meta"]["profile"] == [IG + "source-sr-content-item"]])
+    source = one(
+        [
+            by_ref(bundle, r)
+            for r in group["derivedFrom"]
+            if by_ref(bundle, r)["meta"]["profile"] == [IG + "source-sr-content-item"]
+        ]
+    )
     assert source["instance"][0]["uid"] == str(ds.SOPInstanceUID)
     assert source["instance"][0]["subset"] == [uid["value"].removeprefix("urn:oid:")]
 
 
 def test_missing_observation_uids_leave_ids_stable(converted: Any) -> None:
-    ds, bundle = converted["no-observation-uid"]
-    assert all("identifier" not in r for r in resources(bundle) if r["resourceType"] == "Observation")
+    _, bundle = converted["no-observation-uid"]
+    assert all(
+        "identifier" not in r for r in resources(bundle) if r["resourceType"] == "Observation"
+    )
     assert not resources(bundle, "source-sr-content-item")
     again = convert_dataset(factory.no_observation_uid_report())
     assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in bundle["entry"]]
 
 
-@pytest.mark.parametrize(("name", "status"), [("planar", "final"), ("preliminary", "preliminary"), ("partial", "preliminary")])
-def test_status_from_preliminary_and_completion_flags(converted: Any, name: str, status: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("planar", "final"), ("preliminary", "preliminary"), ("partial", "preliminary")],
+)
+def test_status_from_preliminary_and_completion_flags(
+    converted: Any, name: str, status: str
+) -> None:
     _, bundle = converted[name]
-    assert {r["status"] for r in resources(bundle) if r["resourceType"] == "Observation"} == {status}
+    assert {r["status"] for r in resources(bundle) if r["resourceType"] == "Observation"} == {
+        status
+    }
 
 
 def test_issued_honours_timezone_offset(converted: Any) -> None:
@@ -318,7 +358,10 @@ def test_entries_are_puts_to_deterministic_ids_with_resolving_references(convert
         for entry in bundle["entry"]:
             resource = entry["resource"]
             assert entry["fullUrl"] == f"urn:uuid:{resource['id']}", name
-            assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+            assert entry["request"] == {
+                "method": "PUT",
+                "url": f"{resource['resourceType']}/{resource['id']}",
+            }
             assert resource["meta"]["profile"][0].startswith(IG), name
         for reference in _urn_references(bundle):
             by_ref(bundle, {"reference": reference})
@@ -326,7 +369,11 @@ def test_entries_are_puts_to_deterministic_ids_with_resolving_references(convert
 
 def _urn_references(node: Any) -> list[str]:
     if isinstance(node, dict):
-        found = [v for k, v in node.items() if k == "reference" and isinstance(v, str) and v.startswith("urn:uuid:")]
+        found = [
+            v
+            for k, v in node.items()
+            if k == "reference" and isinstance(v, str) and v.startswith("urn:uuid:")
+        ]
         for k, v in node.items():
             if k != "fullUrl":
                 found += _urn_references(v)
