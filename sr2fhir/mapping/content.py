@@ -231,10 +231,8 @@ def _required_str(item: Dataset, keyword: str, value_type: str, path: str) -> st
 def _ints(value: Any) -> tuple[int, ...]:
     if value is None or value == "":
         return ()
-    if (
-        isinstance(value, (list, tuple))
-        or (hasattr(value, "__iter__")
-        and not isinstance(value, str))
+    if isinstance(value, (list, tuple)) or (
+        hasattr(value, "__iter__") and not isinstance(value, str)
     ):
         return tuple(int(v) for v in value)
     return (int(value),)
