@@ -1,0 +1,210 @@
+"""Workers: map and deliver, quarantine rejections, retry sink errors with backoff."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sr2fhir.errors import (
+    MappingError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from sr2fhir.mapping import MappingOptions
+from sr2fhir.sinks import OutboxSink
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
+from sr2fhir.worker import RetryPolicy, Worker, make_converter
+from tests import srfactory
+
+SR = srfactory.SOP_CLASSES["comprehensive"]
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    opened = open_spool(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+def enqueue(spool: Spool, index: int, data: bytes | None = None) -> tuple[int, str]:
+    raw = data if data is not None else srfactory.benchmark_report_bytes(index)
+    uid = str(srfactory.from_bytes(raw).SOPInstanceUID) if data is None else f"1.2.{index}"
+    return spool.receive(raw, InstanceInfo(SR, uid, "MODALITY")), uid
+
+
+class FlakySink:
+    """Fails with the given errors first, then writes to the outbox."""
+
+    def __init__(self, outbox: Path, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.inner = OutboxSink(outbox)
+
+    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.inner.deliver(bundle, instance)
+
+    def recover(self) -> None:
+        self.inner.recover()
+
+
+def worker(spool: Spool, sink: Any, convert: Any = None, attempts: int = 3) -> Worker:
+    return Worker(
+        spool,
+        convert or make_converter(MappingOptions()),
+        sink,
+        "test/w0.1",
+        RetryPolicy(max_attempts=attempts, initial=1.0, cap=8.0),
+        rng=lambda: 0.5,
+    )
+
+
+def test_a_report_is_mapped_delivered_and_done(spool: Spool, tmp_path: Path) -> None:
+    job_id, uid = enqueue(spool, 1)
+    outbox = tmp_path / "outbox"
+    assert worker(spool, OutboxSink(outbox)).run_once()
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.DONE
+    bundle = json.loads((outbox / f"{uid}.json").read_bytes())
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+    assert list((tmp_path / "data" / "files").iterdir()) == []
+
+
+def test_a_rejected_sr_fails_at_once_is_quarantined_and_the_next_goes_on(
+    spool: Spool, tmp_path: Path
+) -> None:
+    bad_id, _ = enqueue(spool, 0, srfactory.basic_text_sr_bytes())
+    good_id, good_uid = enqueue(spool, 2)
+    outbox = tmp_path / "outbox"
+    run = worker(spool, OutboxSink(outbox))
+    assert run.run_once() and run.run_once()
+    bad, good = spool.jobs.get(bad_id), spool.jobs.get(good_id)
+    assert bad is not None and bad.status is JobStatus.FAILED and bad.attempts == 1
+    assert bad.last_error is not None and bad.last_error.startswith("not a usable SR")
+    assert bad.file_key.startswith("quarantine/")
+    assert good is not None and good.status is JobStatus.DONE
+    assert (outbox / f"{good_uid}.json").exists()
+
+
+def test_a_mapping_error_names_the_content_item(spool: Spool, tmp_path: Path) -> None:
+    job_id, _ = enqueue(spool, 3)
+
+    def refuse(data: bytes) -> dict[str, Any]:
+        raise MappingError("no value", item_path="1.4.2")
+
+    worker(spool, OutboxSink(tmp_path / "o"), convert=refuse).run_once()
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.last_error == "cannot map at content item 1.4.2: no value"
+
+
+def test_a_crashing_mapper_fails_only_that_job(spool: Spool, tmp_path: Path) -> None:
+    first, _ = enqueue(spool, 4)
+    second, _ = enqueue(spool, 5)
+    calls: list[int] = []
+
+    def crash_once(data: bytes) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ZeroDivisionError("bug")
+        return make_converter(MappingOptions())(data)
+
+    run = worker(spool, OutboxSink(tmp_path / "o"), convert=crash_once)
+    run.run_once()
+    run.run_once()
+    statuses = [spool.jobs.get(i).status for i in (first, second)]  # type: ignore[union-attr]
+    assert statuses == [JobStatus.FAILED, JobStatus.DONE]
+    failed = spool.jobs.get(first)
+    assert failed is not None and failed.last_error == "internal mapping error: ZeroDivisionError"
+
+
+def test_sink_errors_retry_with_backoff_then_succeed(spool: Spool, tmp_path: Path) -> None:
+    job_id, uid = enqueue(spool, 6)
+    sink = FlakySink(tmp_path / "o", TransientDeliveryError("503 from server"))
+    run = worker(spool, sink)
+    assert run.run_once()
+    waiting = spool.jobs.get(job_id)
+    assert waiting is not None and waiting.status is JobStatus.READY
+    assert waiting.last_error == "503 from server"
+    assert waiting.next_attempt_at - waiting.updated_at == pytest.approx(0.75)  # 1 s, jittered
+    assert not run.run_once()  # not due yet
+    spool.jobs.reset_to_ready(job_id, waiting.file_key)  # time passes
+    assert run.run_once()
+    done = spool.jobs.get(job_id)
+    assert done is not None and done.status is JobStatus.DONE
+    assert (tmp_path / "o" / f"{uid}.json").exists()
+
+
+def test_sink_errors_fail_the_job_after_the_attempt_limit(spool: Spool, tmp_path: Path) -> None:
+    job_id, _ = enqueue(spool, 7)
+    sink = FlakySink(tmp_path / "o", *[OSError("disk gone")] * 5)
+    policy = RetryPolicy(max_attempts=2, initial=0.001, cap=0.001)  # due again at once
+    run = Worker(spool, make_converter(MappingOptions()), sink, "test/w0.1", policy)
+    assert run.run_once()
+    retrying = spool.jobs.get(job_id)
+    assert retrying is not None and retrying.status is JobStatus.READY
+    assert run.run_once()
+    failed = spool.jobs.get(job_id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.last_error == "gave up after 2 attempts: OSError: disk gone"
+    assert failed.file_key.startswith("files/"), "kept in the spool for `queue retry`"
+
+
+def test_a_permanent_refusal_fails_without_retry(spool: Spool, tmp_path: Path) -> None:
+    job_id, _ = enqueue(spool, 8)
+    sink = FlakySink(tmp_path / "o", PermanentDeliveryError("422 unprocessable"))
+    worker(spool, sink).run_once()
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1
+    assert job.last_error == "delivery refused: 422 unprocessable"
+
+
+def test_retry_after_is_honoured_and_backoff_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=20, initial=2.0, cap=60.0)
+    assert policy.delay(1, None, lambda: 0.0) == 1.0
+    assert policy.delay(1, None, lambda: 1.0) == 2.0
+    assert policy.delay(3, None, lambda: 1.0) == 8.0
+    assert policy.delay(15, None, lambda: 1.0) == 60.0
+    assert policy.delay(1, 120.0, lambda: 0.5) == 120.0
+
+
+def test_run_stops_when_asked_and_survives_bad_reports(spool: Spool, tmp_path: Path) -> None:
+    enqueue(spool, 0, srfactory.not_dicom_bytes())
+    _, uid = enqueue(spool, 9)
+    stop = threading.Event()
+    outbox = tmp_path / "o"
+    thread = threading.Thread(target=worker(spool, OutboxSink(outbox)).run, args=(stop, 0.01))
+    thread.start()
+    try:
+        for _ in range(500):
+            if (outbox / f"{uid}.json").exists():
+                break
+            stop.wait(0.02)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert spool.jobs.counts()[JobStatus.FAILED] == 1
+    assert (outbox / f"{uid}.json").exists()
+
+
+def test_logs_carry_ids_but_no_patient_data(
+    spool: Spool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, uid = enqueue(spool, 10)
+    enqueue(spool, 0, srfactory.basic_text_sr_bytes())
+    caplog.set_level(logging.DEBUG)
+    run = worker(spool, OutboxSink(tmp_path / "o"))
+    run.run_once()
+    run.run_once()
+    text = caplog.text
+    assert f"sop_instance_uid={uid}" in text and "calling_ae=MODALITY" in text
+    for phi in (srfactory.PATIENT_NAME, srfactory.PATIENT_ID, "DOE"):
+        assert phi not in text
+    assert "FAILED" in text  # the rejection was logged, without the dataset
