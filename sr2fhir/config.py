@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import re
 import types
@@ -301,7 +302,14 @@ def _check_ae(value: str) -> str | None:
 
 def _check_callers(value: tuple[AllowedCaller, ...]) -> str | None:
     bad = [c.ae_title for c in value if _check_ae(c.ae_title)]
-    return f"invalid AE title(s): {bad}" if bad else None
+    if bad:
+        return f"invalid AE title(s): {bad}"
+    for host in (h for caller in value for h in caller.hosts):
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            return f"not an IP address or network: {host!r}"
+    return None
 
 
 def _check_port(value: int) -> str | None:

@@ -1,0 +1,127 @@
+"""Configuration: defaults, the sample file, precedence, and one clear error per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sr2fhir.cli import main
+from sr2fhir.config import AllowedCaller, Config, config_as_dict, load_config
+from sr2fhir.errors import ConfigError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sr2fhir.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sr2fhir.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_let_serve_run_without_a_file() -> None:
+    config = load_config(env={})
+    assert (config.dicom.ae_title, config.dicom.port, config.dicom.host) == (
+        "SR2FHIR",
+        11112,
+        "0.0.0.0",
+    )
+    assert config.spool.data_dir == "./sr2fhir-data"
+    assert config.workers.count == 2
+    assert config.delivery.sink == "outbox"
+    assert config.outbox_path == Path("./sr2fhir-data/outbox")
+
+
+def test_the_sample_file_documents_every_key_with_its_default() -> None:
+    documented = yaml.safe_load(SAMPLE.read_text())
+    defaults = config_as_dict(Config())
+    defaults["delivery"]["outbox_dir"] = None
+    assert documented == defaults
+    assert load_config(SAMPLE, env={}) == Config()
+
+
+def test_file_values_are_typed_and_nested(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "dicom:\n  port: 4242\n  allowed_callers: [CT1, {ae_title: PACS, hosts: [10.0.0.0/8]}]\n"
+        "mapping:\n  issuer_systems: {HOSP: 'http://h.example/mrn'}\n"
+        "workers:\n  backoff_initial: 1\n",
+    )
+    config = load_config(path, env={})
+    assert config.dicom.port == 4242
+    assert config.dicom.allowed_callers == (
+        AllowedCaller("CT1"),
+        AllowedCaller("PACS", ("10.0.0.0/8",)),
+    )
+    assert config.mapping.options().issuer_systems == (("HOSP", "http://h.example/mrn"),)
+    assert config.workers.backoff_initial == 1.0
+
+
+def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) -> None:
+    path = write(tmp_path, "dicom:\n  port: 4242\n  ae_title: FILE\n")
+    env = {"SR2FHIR_DICOM_PORT": "5000", "SR2FHIR_DICOM_AE_TITLE": "ENV"}
+    config = load_config(path, env=env, overrides={"dicom.port": 6000})
+    assert (config.dicom.port, config.dicom.ae_title) == (6000, "ENV")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("dicom:\n  prot: 1\n", r"sr2fhir.yaml: unknown key dicom.prot"),
+        ("dicmo:\n  port: 1\n", r"sr2fhir.yaml: unknown section 'dicmo'"),
+        ("dicom:\n  port: '11112'\n", r"sr2fhir.yaml: dicom.port must be an integer, got str"),
+        ("dicom:\n  port: 70000\n", r"sr2fhir.yaml: dicom.port: must be a TCP port"),
+        ("dicom:\n  ae_title: WAY_TOO_LONG_AE_TITLE\n", r"dicom.ae_title: must be 1-16"),
+        ("workers:\n  count: 0\n", r"workers.count: must be greater than 0"),
+        ("workers:\n  mode: fibers\n", r"workers.mode: must be one of process, thread"),
+        ("delivery:\n  sink: fhir\n", r"delivery.sink: the fhir sink is not implemented yet"),
+        ("mapping:\n  default_utc_offset: CET\n", r"mapping.default_utc_offset: must look"),
+        ("dicom:\n  allowed_callers: [{title: X}]\n", r"dicom.allowed_callers: each entry"),
+        (
+            "dicom:\n  allowed_callers: [{ae_title: X, hosts: [nowhere]}]\n",
+            r"dicom.allowed_callers: not an IP address or network: 'nowhere'",
+        ),
+        ("- just a list\n", r"the top level must be a mapping"),
+        ("dicom: [\n", r"not valid YAML"),
+    ],
+)
+def test_mistakes_name_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_an_unwritable_data_folder_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = write(tmp_path, f"spool:\n  data_dir: {blocker / 'data'}\n")
+    with pytest.raises(ConfigError, match=r"sr2fhir.yaml: spool.data_dir: .* is not a folder"):
+        load_config(path, env={})
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="environment variable SR2FHIR_WORKERS_COUNT"):
+        load_config(env={"SR2FHIR_WORKERS_COUNT": "two"})
+    with pytest.raises(ConfigError, match="SR2FHIR_NOPE_X: names no known section"):
+        load_config(env={"SR2FHIR_NOPE_X": "1"})
+
+
+def test_check_config_prints_the_effective_config_with_secrets_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SR2FHIR_FHIR_AUTH_TOKEN", "s3cr3t-token")
+    path = write(tmp_path, "dicom:\n  port: 4242\n")
+    assert main(["check-config", "--config", str(path), "--ae-title", "FLAGGED"]) == 0
+    out = capsys.readouterr().out
+    printed = yaml.safe_load(out)
+    assert printed["dicom"]["port"] == 4242 and printed["dicom"]["ae_title"] == "FLAGGED"
+    assert printed["fhir"]["auth_token"] == "***"
+    assert "s3cr3t" not in out
+
+
+def test_a_config_error_exits_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "dicom:\n  port: -1\n")
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "dicom.port" in capsys.readouterr().err
