@@ -1,0 +1,135 @@
+"""The gateway in-process: receive -> spool -> workers -> outbox, recovery, supervision, stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sr2fhir.config import Config, load_config
+from sr2fhir.daemon import Gateway
+from sr2fhir.errors import SpoolError
+from sr2fhir.mapping import MappingOptions
+from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
+from sr2fhir.worker import Converter, make_converter
+from tests import srfactory
+from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
+
+
+def gateway_config(tmp_path: Path, **workers: Any) -> Config:
+    config = load_config(
+        env={},
+        overrides={
+            "spool.data_dir": str(tmp_path / "data"),
+            "dicom.port": 0,
+            "dicom.host": "127.0.0.1",
+            "workers.mode": "thread",
+            "workers.poll_interval": 0.01,
+        },
+    )
+    return dataclasses.replace(config, workers=dataclasses.replace(config.workers, **workers))
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[Gateway], Gateway]]:
+    running: list[Gateway] = []
+
+    def start(gateway: Gateway) -> Gateway:
+        gateway.start()
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        gateway.stop()
+
+
+def test_received_reports_become_bundles_in_the_outbox(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    gateway = started(Gateway(gateway_config(tmp_path)))
+    files = write_reports(tmp_path / "srs", 5)
+    acked: list[str] = []
+    send_files(gateway.port, files, acked)
+    assert len(acked) == 5
+    outbox = tmp_path / "data" / "outbox"
+    wait_until(lambda: set(acked) <= outbox_uids(outbox), 60, "five Bundles")
+    gateway.stop()
+    spool = open_spool(tmp_path / "data")
+    assert spool.jobs.counts()[JobStatus.DONE] == 5
+    spool.close()
+
+
+def test_a_second_gateway_on_the_same_data_folder_is_refused(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    started(Gateway(gateway_config(tmp_path)))
+    with pytest.raises(SpoolError, match="another sr2fhir gateway is using the data folder"):
+        Gateway(gateway_config(tmp_path)).start()
+
+
+def test_start_up_recovery_delivers_what_a_crash_left_behind(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    spool = open_spool(tmp_path / "data")
+    locked_uid = str(srfactory.benchmark_report(1).SOPInstanceUID)
+    spool.receive(srfactory.benchmark_report_bytes(1), InstanceInfo("1.2", locked_uid, "CT"))
+    assert spool.jobs.claim("dead-node/w0.1") is not None  # the crash left it LOCKED
+    orphan = srfactory.benchmark_report(2)
+    spool.files.put(srfactory.to_bytes(orphan), time.time())  # ...and a file without a row
+    spool.close()
+
+    started(Gateway(gateway_config(tmp_path)))
+
+    expected = {locked_uid, str(orphan.SOPInstanceUID)}
+    wait_until(lambda: expected <= outbox_uids(tmp_path / "data" / "outbox"), 60, "both")
+
+
+def crash_the_worker(options: MappingOptions) -> Converter:
+    """A converter whose worker dies (SystemExit escapes the worker loop) on every report."""
+
+    def convert(data: bytes) -> dict[str, Any]:
+        raise SystemExit("worker died")
+
+    return convert
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    config = gateway_config(tmp_path, count=1, max_attempts=2)
+    gateway = started(Gateway(config, converter_factory=crash_the_worker))
+    assert gateway.spool is not None and gateway.pool is not None
+    job_id = gateway.spool.receive(srfactory.benchmark_report_bytes(3), InstanceInfo("1", "2", "X"))
+
+    def supervised_until_failed() -> bool:
+        assert gateway.pool is not None and gateway.spool is not None
+        gateway.pool.supervise()
+        job = gateway.spool.jobs.get(job_id)
+        return job is not None and job.status is JobStatus.FAILED
+
+    wait_until(supervised_until_failed, 30, "the job to fail")
+    job = gateway.spool.jobs.get(job_id)
+    assert job is not None and job.last_error == "claimed 3 times without finishing"
+    assert gateway.pool.slots[0].generation == 3
+
+
+def test_stop_is_prompt_and_releases_nothing_it_acknowledged(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    gateway = started(Gateway(gateway_config(tmp_path), converter_factory=make_converter))
+    acked: list[str] = []
+    send_files(gateway.port, write_reports(tmp_path / "srs", 3), acked)
+    began = time.monotonic()
+    gateway.stop()
+    assert time.monotonic() - began < 10
+    spool = open_spool(tmp_path / "data")
+    jobs = spool.jobs.list_jobs()
+    spool.close()
+    assert {j.sop_instance_uid for j in jobs} == set(acked)
+    assert all(j.status in (JobStatus.READY, JobStatus.DONE) for j in jobs)
