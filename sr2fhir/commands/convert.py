@@ -64,7 +64,7 @@ def _files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def _convert(path: Path) -> tuple[str, bytes] | None:
+def _convert(path: Path, indent: int | None = None) -> tuple[str, bytes] | None:
     """(SOP Instance UID, Bundle JSON), or None after one line on stderr naming the reason."""
     try:
         ds = read_sr_file(path)
@@ -73,11 +73,11 @@ def _convert(path: Path) -> tuple[str, bytes] | None:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
         return None
-    return str(ds.SOPInstanceUID), bundle_to_json(bundle)
+    return str(ds.SOPInstanceUID), bundle_to_json(bundle, indent)
 
 
 def _convert_to_stdout(path: Path) -> int:
-    converted = _convert(path)
+    converted = _convert(path, indent=2)
     if converted is None:
         return EXIT_REJECTED
     sys.stdout.buffer.write(converted[1])

@@ -58,9 +58,6 @@ def read_sr_bytes(data: bytes) -> Dataset:
     watch = _ReadWatch(data)
     try:
         ds = pydicom.dcmread(watch, force=not has_prefix)
-        # Decode everything now so a broken file fails here, not half-way through mapping.
-        for _ in ds.iterall():
-            pass
     except InvalidDicomError as exc:
         raise SrParseError("not a DICOM file: no DICM prefix and no valid dataset") from exc
     except Exception as exc:  # any decoding failure of untrusted bytes is a rejection

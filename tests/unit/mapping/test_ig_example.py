@@ -140,4 +140,4 @@ def test_document_attributes(bundle: dict[str, Any]) -> None:
 
 
 def test_example_bundle_matches_golden(bundle: dict[str, Any]) -> None:
-    assert_matches_golden("ig-example", bundle_to_json(bundle))
+    assert_matches_golden("ig-example", bundle_to_json(bundle, indent=2))

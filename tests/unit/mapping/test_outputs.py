@@ -16,7 +16,7 @@ from tests.unit.mapping.test_rules import ALL_GOOD
 @pytest.fixture(scope="module", params=sorted(ALL_GOOD))
 def case(request: pytest.FixtureRequest) -> tuple[str, bytes]:
     name: str = request.param
-    return name, bundle_to_json(convert_dataset(ALL_GOOD[name]()))
+    return name, bundle_to_json(convert_dataset(ALL_GOOD[name]()), indent=2)
 
 
 def test_bundle_matches_golden(case: tuple[str, bytes]) -> None:
@@ -26,7 +26,7 @@ def test_bundle_matches_golden(case: tuple[str, bytes]) -> None:
 
 def test_conversion_is_deterministic(case: tuple[str, bytes]) -> None:
     name, data = case
-    assert bundle_to_json(convert_dataset(ALL_GOOD[name]())) == data
+    assert bundle_to_json(convert_dataset(ALL_GOOD[name]()), indent=2) == data
 
 
 def test_every_resource_validates_as_fhir_r5(case: tuple[str, bytes]) -> None:
