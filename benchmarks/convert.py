@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import highdicom as hd  # noqa: E402
-from highdicom.sr import MeasurementReport  # noqa: E402
+import highdicom as hd
+from highdicom.sr import MeasurementReport
 
-from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_bytes  # noqa: E402
-from tests.srfactory import benchmark_report_bytes  # noqa: E402
+from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_bytes
+from tests.srfactory import benchmark_report_bytes
 
 
 def sr2fhir_one(data: bytes) -> None:
