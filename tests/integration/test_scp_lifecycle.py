@@ -1,0 +1,71 @@
+"""The `sr2fhir serve` process: SIGTERM under load, and a full spool answered with 0xA700."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.peers import (
+    outbox_uids,
+    running_gateway,
+    send_files,
+    sop_instance_uid,
+    start_gateway,
+    stop_process,
+    storescu,
+    wait_until,
+    write_reports,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_sigterm_under_load_exits_0_quickly_and_loses_nothing(tmp_path: Path) -> None:
+    files = write_reports(tmp_path / "srs", 150, start=3000)
+    data_dir = tmp_path / "data"
+    acknowledged: list[str] = []
+    gateway = start_gateway(data_dir)
+    try:
+        sender = threading.Thread(target=send_files, args=(gateway.port, files, acknowledged))
+        sender.start()
+        wait_until(lambda: len(acknowledged) >= 30, 60, "30 acknowledgements")
+        began = time.monotonic()
+        gateway.proc.send_signal(signal.SIGTERM)
+        code = gateway.proc.wait(15)
+        took = time.monotonic() - began
+    finally:
+        stop_process(gateway.proc, signal.SIGKILL)
+    sender.join(30)
+
+    assert code == 0, gateway.log_text()[-2000:]
+    assert took < 10, f"graceful stop took {took:.1f}s"
+    assert "gateway stopped" in gateway.log_text()
+    acked = set(acknowledged)
+    with running_gateway(data_dir, log_name="restart.log") as restarted:
+        wait_until(lambda: acked <= outbox_uids(restarted.outbox), 120, "every acked Bundle")
+
+
+def test_an_unwritable_spool_answers_a700_and_the_resend_succeeds(tmp_path: Path) -> None:
+    files = write_reports(tmp_path / "srs", 2, start=4000)
+    with running_gateway(tmp_path / "data") as gateway:
+        spool_files = gateway.data_dir / "files"
+        spool_files.rename(tmp_path / "away")
+        spool_files.write_bytes(b"")  # every spool write now fails
+
+        refused = storescu(gateway.port, files, extra=["-v"])
+
+        answers = refused.stdout + refused.stderr
+        assert answers.count("Received Store Response (Refused: OutOfResources)") == 2
+        assert "C-STORE refused (0xA700)" in gateway.log_text()
+        spool_files.unlink()
+        (tmp_path / "away").rename(spool_files)
+
+        resent = storescu(gateway.port, files)
+
+        assert resent.returncode == 0, resent.stderr
+        uids = {sop_instance_uid(p) for p in files}
+        wait_until(lambda: uids <= outbox_uids(gateway.outbox), 60, "the resent Bundles")
