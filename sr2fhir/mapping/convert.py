@@ -21,6 +21,7 @@ from sr2fhir.mapping.devices import (
 from sr2fhir.mapping.document import DocumentHeader, Equipment, parse_document_header
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.observations import (
+    NO_GROUP,
     DeviceRelationship,
     build_derived_imaging_measurement,
     build_imaging_measurement_group,
@@ -97,7 +98,7 @@ def convert_dataset(
     for group in report.groups:
         build_imaging_measurement_group(ctx, group, devices)
     for evaluation in report.evaluations:
-        build_imaging_qualitative_evaluation(ctx, evaluation, None, devices, None)
+        build_imaging_qualitative_evaluation(ctx, evaluation, NO_GROUP, devices)
     for derived in report.derived:
         build_derived_imaging_measurement(ctx, derived, devices)
     return build_transaction_bundle(header, [e.resource for e in ctx.entries.values()])

@@ -3,7 +3,7 @@ evaluation and derived measurement; plus the IG's "Device Relationship" rules.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sr2fhir.mapping import profiles
@@ -15,7 +15,6 @@ from sr2fhir.mapping.coding import (
     DICOM_UID,
     UMLS,
     build_codeable_concept,
-    build_coding,
     fixed_concept,
     system_for,
     uid_value,
@@ -30,7 +29,7 @@ from sr2fhir.mapping.report import (
     Observed,
     QualitativeEvaluation,
 )
-from sr2fhir.mapping.selections import build_group_selections, build_source_sr_content_item
+from sr2fhir.mapping.selections import build_item_selections, build_source_sr_content_item
 
 MEASUREMENT_GROUP = fixed_concept(DCM, "125007", "Measurement Group")
 QUALITATIVE_EVALUATIONS = fixed_concept(UMLS, "C0034375", "Qualitative Evaluations")
@@ -80,23 +79,27 @@ class DeviceRelationship:
 
 @dataclass(frozen=True, slots=True)
 class GroupContext:
-    """What a group hands down to its members: site, method and image references."""
+    """What a group hands down to its members: site, method, image references, series."""
+
+    site: Site = field(default_factory=Site)
+    method: Code | None = None
+    derived_from: tuple[Reference, ...] = ()
+    source_series_uid: str | None = None
+
+
+NO_GROUP = GroupContext()
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """The elements after value[x]: where, how, by what device, members, sources."""
 
     site: Site
     method: Code | None
-    derived_from: tuple[Reference, ...]
-
-
-def _identifiers(observed: Observed) -> list[dict[str, Any]]:
-    if observed.observation_uid is None:
-        return []
-    return [
-        {
-            "type": OBSERVATION_UID_TYPE,
-            "system": DICOM_UID,
-            "value": uid_value(observed.observation_uid),
-        }
-    ]
+    device: Reference
+    derived_from: list[Reference]
+    has_member: list[Reference] = field(default_factory=list)
+    derivation: Code | None = None
 
 
 def _observation(
@@ -107,7 +110,7 @@ def _observation(
     code: dict[str, Any],
     extra_identifiers: list[dict[str, Any]] | None = None,
 ) -> Resource:
-    """The elements every imaging Observation shares, in the order R5 defines them."""
+    """The elements up to value[x] every imaging Observation shares, in R5 order."""
     refs = ctx.references
     resource: Resource = {
         "resourceType": "Observation",
@@ -116,7 +119,10 @@ def _observation(
     }
     if ctx.performers:
         resource["contained"] = list(ctx.performers)
-    identifiers = _identifiers(observed) + (extra_identifiers or [])
+    identifiers = list(extra_identifiers or [])
+    if observed.observation_uid is not None:
+        uid = uid_value(observed.observation_uid)
+        identifiers.insert(0, {"type": OBSERVATION_UID_TYPE, "system": DICOM_UID, "value": uid})
     if identifiers:
         resource["identifier"] = identifiers
     if refs.service_request is not None:
@@ -137,34 +143,51 @@ def _observation(
     return resource
 
 
-def _finish(
-    ctx: BuildContext,
-    resource: Resource,
-    observed: Observed,
-    site: Site,
-    method: Code | None,
-    device: Reference,
-    derived_from: list[Reference],
-) -> None:
-    """Site, method, device and derivedFrom (incl. the source SR content item) - R5 order."""
-    if site.body_site is not None:
-        resource["bodySite"] = site.body_site
-    if site.body_structure is not None:
-        resource["bodyStructure"] = site.body_structure
-    if method is not None:
-        resource["method"] = build_codeable_concept(method)
-    resource["device"] = device
-
-
-def _derived_from(
-    ctx: BuildContext, observed: Observed, references: list[Reference]
-) -> list[Reference]:
-    found = list(references)
+def _finish(ctx: BuildContext, resource: Resource, observed: Observed, tail: Tail) -> Entry:
+    """Add the elements after value[x] in R5 order, then the resource to the Bundle."""
+    if tail.site.body_site is not None:
+        resource["bodySite"] = tail.site.body_site
+    if tail.site.body_structure is not None:
+        resource["bodyStructure"] = tail.site.body_structure
+    if tail.method is not None:
+        resource["method"] = build_codeable_concept(tail.method)
+    resource["device"] = tail.device
+    if tail.has_member:
+        resource["hasMember"] = tail.has_member
+    derived_from = list(tail.derived_from)
     if observed.observation_uid is not None:
-        found.append(
-            build_source_sr_content_item(ctx, observed.path, observed.observation_uid).reference
-        )
-    return found
+        source = build_source_sr_content_item(ctx, observed.path, observed.observation_uid)
+        derived_from.append(source.reference)
+    if derived_from:
+        resource["derivedFrom"] = derived_from
+    if tail.derivation is not None:
+        derivation = build_codeable_concept(tail.derivation)
+        resource["component"] = [{"code": DERIVATION, "valueCodeableConcept": derivation}]
+    return ctx.add(resource)
+
+
+def _member_tail(
+    ctx: BuildContext,
+    observed: Observed,
+    group: GroupContext,
+    devices: DeviceRelationship,
+    derivation: Code | None = None,
+) -> Tail:
+    """A member's own site, method and image references win; else the group's."""
+    if observed.finding_site is not None:
+        site = build_site(ctx, observed.path, observed.finding_site, [])
+    else:
+        site = group.site
+    own = build_item_selections(
+        ctx, observed.image_references, group.source_series_uid, site.selection_body_site
+    )
+    return Tail(
+        site=site,
+        method=observed.method or group.method,
+        device=devices.device_for(ctx, observed.algorithm),
+        derived_from=own + list(group.derived_from),
+        derivation=derivation,
+    )
 
 
 def build_imaging_measurement_group(
@@ -174,8 +197,8 @@ def build_imaging_measurement_group(
     observed = group.observed
     tracking = tracking_identifiers(group.tracking_identifier, group.tracking_uid)
     site = build_site(ctx, observed.path, observed.finding_site, tracking)
-    selections = build_group_selections(
-        ctx, group, observed.image_references, site.selection_body_site
+    selections = build_item_selections(
+        ctx, observed.image_references, group.source_series_uid, site.selection_body_site
     )
     if group.finding_category is not None:
         category: dict[str, Any] | None = MEASUREMENT_GROUP
@@ -188,86 +211,92 @@ def build_imaging_measurement_group(
     )
     if group.finding is not None:
         resource["valueCodeableConcept"] = build_codeable_concept(group.finding)
-    _finish(
-        ctx,
-        resource,
-        observed,
-        site,
-        observed.method,
-        devices.device_for(ctx, observed.algorithm),
-        [],
+    members = [m.observed for m in group.measurements] + [e.observed for e in group.evaluations]
+    tail = Tail(
+        site=site,
+        method=observed.method,
+        device=devices.device_for(ctx, observed.algorithm),
+        derived_from=selections,
+        has_member=[
+            {"reference": f"urn:uuid:{ctx.id_for('Observation', m.path)}"} for m in members
+        ],
     )
-    members = [ctx.id_for("Observation", m.observed.path) for m in group.measurements]
-    members += [ctx.id_for("Observation", e.observed.path) for e in group.evaluations]
-    if members:
-        resource["hasMember"] = [{"reference": f"urn:uuid:{m}"} for m in members]
-    derived_from = _derived_from(ctx, observed, selections)
-    if derived_from:
-        resource["derivedFrom"] = derived_from
-    entry = ctx.add(resource)
-    inherited = GroupContext(site, observed.method, tuple(selections))
+    entry = _finish(ctx, resource, observed, tail)
+    inherited = GroupContext(site, observed.method, tuple(selections), group.source_series_uid)
     for measurement in group.measurements:
-        build_imaging_measurement(ctx, measurement, inherited, devices, group)
+        build_imaging_measurement(ctx, measurement, inherited, devices)
     for evaluation in group.evaluations:
-        build_imaging_qualitative_evaluation(ctx, evaluation, inherited, devices, group)
+        build_imaging_qualitative_evaluation(ctx, evaluation, inherited, devices)
     return entry
-
-
-def _member_site_and_refs(
-    ctx: BuildContext,
-    observed: Observed,
-    inherited: GroupContext | None,
-    group: MeasurementGroup | None,
-) -> tuple[Site, list[Reference]]:
-    """A member's own finding site and image references win; else the group's."""
-    if observed.finding_site is not None:
-        site = build_site(ctx, observed.path, observed.finding_site, [])
-    else:
-        site = inherited.site if inherited is not None else Site()
-    own: list[Reference] = []
-    if observed.image_references and group is not None:
-        own = build_group_selections(
-            ctx, group, observed.image_references, site.selection_body_site
-        )
-    elif observed.image_references:
-        raise_without_group(observed)
-    references = own + (list(inherited.derived_from) if inherited is not None else [])
-    return site, references
-
-
-def raise_without_group(observed: Observed) -> None:
-    """Image references outside any group never occur in TID 1500; refuse to guess."""
-    from sr2fhir.errors import SrParseError
-
-    raise SrParseError("image reference outside a measurement group", observed.path)
 
 
 def build_imaging_measurement(
     ctx: BuildContext,
     measurement: Measurement,
-    inherited: GroupContext | None,
+    group: GroupContext,
     devices: DeviceRelationship,
-    group: MeasurementGroup | None,
 ) -> Entry:
     """TID 300 NUM -> Observation (imaging-measurement)."""
     observed = measurement.observed
-    code = build_codeable_concept(observed.concept) if observed.concept else MEASUREMENT_GROUP
-    resource = _observation(ctx, profiles.IMAGING_MEASUREMENT, observed, None, code)
+    resource = _observation(
+        ctx, profiles.IMAGING_MEASUREMENT, observed, None, _concept(observed, MEASUREMENT_GROUP)
+    )
     _quantity(resource, measurement)
-    site, references = _member_site_and_refs(ctx, observed, inherited, group)
-    method = observed.method or (inherited.method if inherited else None)
-    _finish(ctx, resource, observed, site, method, devices.device_for(ctx, observed.algorithm), [])
-    derived_from = _derived_from(ctx, observed, references)
-    if derived_from:
-        resource["derivedFrom"] = derived_from
-    if measurement.derivation is not None:
-        resource["component"] = [
-            {
-                "code": DERIVATION,
-                "valueCodeableConcept": build_codeable_concept(measurement.derivation),
-            }
-        ]
-    return ctx.add(resource)
+    tail = _member_tail(ctx, observed, group, devices, measurement.derivation)
+    return _finish(ctx, resource, observed, tail)
+
+
+def build_imaging_qualitative_evaluation(
+    ctx: BuildContext,
+    evaluation: QualitativeEvaluation,
+    group: GroupContext,
+    devices: DeviceRelationship,
+) -> Entry:
+    """CODE/TEXT evaluation -> Observation (imaging-qualitative-evaluation)."""
+    observed = evaluation.observed
+    resource = _observation(
+        ctx,
+        profiles.IMAGING_QUALITATIVE_EVALUATION,
+        observed,
+        QUALITATIVE_EVALUATIONS,
+        _concept(observed, QUALITATIVE_EVALUATIONS),
+    )
+    if evaluation.code is not None:
+        resource["valueCodeableConcept"] = build_codeable_concept(evaluation.code)
+    else:
+        resource["valueCodeableConcept"] = {"text": evaluation.text or ""}
+    return _finish(ctx, resource, observed, _member_tail(ctx, observed, group, devices))
+
+
+def build_derived_imaging_measurement(
+    ctx: BuildContext, derived: DerivedMeasurement, devices: DeviceRelationship
+) -> Entry:
+    """TID 1420 NUM -> Observation (derived-imaging-measurement), derivedFrom its groups."""
+    measurement = derived.measurement
+    observed = measurement.observed
+    resource = _observation(
+        ctx,
+        profiles.DERIVED_IMAGING_MEASUREMENT,
+        observed,
+        DERIVED_IMAGING_MEASUREMENTS,
+        _concept(observed, DERIVED_IMAGING_MEASUREMENTS),
+    )
+    _quantity(resource, measurement)
+    tail = Tail(
+        site=build_site(ctx, observed.path, observed.finding_site, []),
+        method=observed.method,
+        device=devices.device_for(ctx, observed.algorithm, derived=True),
+        derived_from=[
+            {"reference": f"urn:uuid:{ctx.id_for('Observation', path)}"}
+            for path in derived.group_paths
+        ],
+        derivation=measurement.derivation,
+    )
+    return _finish(ctx, resource, observed, tail)
+
+
+def _concept(observed: Observed, fallback: dict[str, Any]) -> dict[str, Any]:
+    return build_codeable_concept(observed.concept) if observed.concept else fallback
 
 
 def _quantity(resource: Resource, measurement: Measurement) -> None:
@@ -275,11 +304,8 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
     numeric = measurement.numeric
     quantity: dict[str, Any] = {}
     if numeric.value is None:
-        reason = (
-            _ABSENT_REASON.get(numeric.qualifier.value, "unknown")
-            if numeric.qualifier
-            else "unknown"
-        )
+        qualifier = numeric.qualifier.value if numeric.qualifier else ""
+        reason = _ABSENT_REASON.get(qualifier, "unknown")
         quantity["extension"] = [{"url": DATA_ABSENT_EXTENSION, "valueCode": reason}]
     else:
         quantity["value"] = int(numeric.value) if numeric.value.is_integer() else numeric.value
@@ -290,71 +316,8 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
         quantity["code"] = numeric.unit.value
     resource["valueQuantity"] = quantity
     if numeric.qualifier is not None:
-        resource["note"] = [{"text": f"Numeric Value Qualifier: {_describe(numeric.qualifier)}"}]
-
-
-def _describe(code: Code) -> str:
-    coding = build_coding(code)
-    return (
-        f"{code.meaning or code.value} ({code.designator} {code.value})" if coding else code.value
-    )
-
-
-def build_imaging_qualitative_evaluation(
-    ctx: BuildContext,
-    evaluation: QualitativeEvaluation,
-    inherited: GroupContext | None,
-    devices: DeviceRelationship,
-    group: MeasurementGroup | None,
-) -> Entry:
-    """CODE/TEXT evaluation -> Observation (imaging-qualitative-evaluation)."""
-    observed = evaluation.observed
-    code = build_codeable_concept(observed.concept) if observed.concept else QUALITATIVE_EVALUATIONS
-    resource = _observation(
-        ctx, profiles.IMAGING_QUALITATIVE_EVALUATION, observed, QUALITATIVE_EVALUATIONS, code
-    )
-    if evaluation.code is not None:
-        resource["valueCodeableConcept"] = build_codeable_concept(evaluation.code)
-    else:
-        resource["valueCodeableConcept"] = {"text": evaluation.text or ""}
-    site, references = _member_site_and_refs(ctx, observed, inherited, group)
-    method = observed.method or (inherited.method if inherited else None)
-    _finish(ctx, resource, observed, site, method, devices.device_for(ctx, observed.algorithm), [])
-    derived_from = _derived_from(ctx, observed, references)
-    if derived_from:
-        resource["derivedFrom"] = derived_from
-    return ctx.add(resource)
-
-
-def build_derived_imaging_measurement(
-    ctx: BuildContext, derived: DerivedMeasurement, devices: DeviceRelationship
-) -> Entry:
-    """TID 1420 NUM -> Observation (derived-imaging-measurement), derivedFrom its groups."""
-    measurement = derived.measurement
-    observed = measurement.observed
-    code = (
-        build_codeable_concept(observed.concept)
-        if observed.concept
-        else DERIVED_IMAGING_MEASUREMENTS
-    )
-    resource = _observation(
-        ctx, profiles.DERIVED_IMAGING_MEASUREMENT, observed, DERIVED_IMAGING_MEASUREMENTS, code
-    )
-    _quantity(resource, measurement)
-    site = build_site(ctx, observed.path, observed.finding_site, [])
-    device = devices.device_for(ctx, observed.algorithm, derived=True)
-    _finish(ctx, resource, observed, site, observed.method, device, [])
-    groups = [
-        {"reference": f"urn:uuid:{ctx.id_for('Observation', p)}"} for p in derived.group_paths
-    ]
-    derived_from = _derived_from(ctx, observed, groups)
-    if derived_from:
-        resource["derivedFrom"] = derived_from
-    if measurement.derivation is not None:
-        resource["component"] = [
-            {
-                "code": DERIVATION,
-                "valueCodeableConcept": build_codeable_concept(measurement.derivation),
-            }
+        code = numeric.qualifier
+        meaning = code.meaning or code.value
+        resource["note"] = [
+            {"text": f"Numeric Value Qualifier: {meaning} ({code.designator} {code.value})"}
         ]
-    return ctx.add(resource)

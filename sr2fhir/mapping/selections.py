@@ -9,7 +9,7 @@ from sr2fhir.mapping import profiles
 from sr2fhir.mapping.coding import DCM, SOP_CLASS_SYSTEM, build_coding, fixed_concept
 from sr2fhir.mapping.content import Graphic, SopReference
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
-from sr2fhir.mapping.report import ImageReference, MeasurementGroup, SelectionKind
+from sr2fhir.mapping.report import ImageReference, SelectionKind
 
 # The code each profile fixes (patternCoding), with the display the profile gives it.
 _PROFILE_CODE: dict[SelectionKind, tuple[str, str]] = {
@@ -68,19 +68,20 @@ def _base(ctx: BuildContext, id_: str, profile: str, code: dict[str, Any]) -> Re
     return resource
 
 
-def build_group_selections(
+def build_item_selections(
     ctx: BuildContext,
-    group: MeasurementGroup,
     references: tuple[ImageReference, ...],
+    source_series_uid: str | None,
     body_site: dict[str, Any] | None,
 ) -> list[Reference]:
-    """Every image reference of an item -> an ImagingSelection; returns derivedFrom refs."""
+    """Every image reference of an item -> an ImagingSelection; returns derivedFrom refs.
+
+    source_series_uid is the group's EV (121232, DCM, "Source series for segmentation").
+    """
     source = next(
         (r for r in references if r.kind is SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION), None
     )
-    source_entry = (
-        build_selection(ctx, source, group.source_series_uid, None, None) if source else None
-    )
+    source_entry = build_selection(ctx, source, source_series_uid, None, None) if source else None
     derived_from = []
     for reference in references:
         if reference is source:
@@ -88,7 +89,7 @@ def build_group_selections(
         focus = (
             source_entry.reference if source_entry and reference.kind in _FOCUS_ON_SOURCE else None
         )
-        entry = build_selection(ctx, reference, group.source_series_uid, body_site, focus)
+        entry = build_selection(ctx, reference, source_series_uid, body_site, focus)
         derived_from.append(entry.reference)
     return derived_from
 
