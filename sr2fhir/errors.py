@@ -46,6 +46,12 @@ class TransientDeliveryError(DeliveryError):
 class PermanentDeliveryError(DeliveryError):
     """Retrying will not help (4xx); the OperationOutcome is kept with the job."""
 
-    def __init__(self, message: str, outcome: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        outcome: dict[str, object] | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
+        self.status = status

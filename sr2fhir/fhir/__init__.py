@@ -1,0 +1,1 @@
+"""Delivery to a FHIR server: HTTP client, reference resolution, retry classification."""

@@ -1,0 +1,84 @@
+"""Reference resolution (IG example page): find the Patient, ServiceRequest and ImagingStudy
+the EHR already has, by identifier, and point the Bundle at them.
+
+Found exactly once -> literal reference `Type/id` (the identifier is kept beside it); not
+found -> the logical reference stays, or, with `unresolved: fail`, delivery fails
+permanently ("patient not found"). Results are cached per (type, system, value) for a TTL,
+so a burst of SRs for one study costs one search each.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sr2fhir.errors import PermanentDeliveryError
+from sr2fhir.fhir.client import FhirHttp
+
+log = logging.getLogger(__name__)
+
+RESOLVED_TYPES = ("Patient", "ServiceRequest", "ImagingStudy")
+UNRESOLVED_KEEP = "reference"
+UNRESOLVED_FAIL = "fail"
+
+
+@dataclass
+class ReferenceResolver:
+    """Looks identifiers up on the server with a TTL cache (hits and misses alike)."""
+
+    http: FhirHttp
+    unresolved: str = UNRESOLVED_KEEP
+    ttl: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _cache: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
+    searches: int = 0
+
+    def resolve_bundle(self, bundle: dict[str, Any]) -> None:
+        """Rewrite every logical Patient/ServiceRequest/ImagingStudy reference in place."""
+        for reference in _logical_references(bundle):
+            resource_type = reference["type"]
+            literal = self.lookup(resource_type, reference["identifier"])
+            if literal is not None:
+                reference["reference"] = literal
+            elif self.unresolved == UNRESOLVED_FAIL:
+                raise PermanentDeliveryError(f"{resource_type.lower()} not found on the server")
+
+    def lookup(self, resource_type: str, identifier: dict[str, Any]) -> str | None:
+        key = (resource_type, str(identifier.get("system", "")), str(identifier.get("value", "")))
+        now = self.clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        token = f"{key[1]}|{key[2]}" if key[1] else key[2]
+        self.searches += 1
+        found = self.http.search(resource_type, {"identifier": token, "_elements": "id"})
+        ids = [
+            e["resource"]["id"]
+            for e in found.get("entry", [])
+            if e.get("resource", {}).get("resourceType") == resource_type
+        ]
+        literal = f"{resource_type}/{ids[0]}" if len(ids) == 1 else None
+        if len(ids) > 1:
+            log.warning(
+                "%s identifier matches %d resources: kept as a logical reference",
+                resource_type,
+                len(ids),
+            )
+        self._cache[key] = (now + self.ttl, literal)
+        return literal
+
+
+def _logical_references(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Reference that names an EHR-owned resource by identifier only."""
+    if isinstance(node, dict):
+        if node.get("type") in RESOLVED_TYPES and "identifier" in node and "reference" not in node:
+            yield node
+            return
+        for value in node.values():
+            yield from _logical_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _logical_references(value)

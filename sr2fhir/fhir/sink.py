@@ -1,0 +1,48 @@
+"""The fhir sink: one transaction Bundle per SR, POSTed to the server's base URL.
+
+Idempotent by construction: every entry is a PUT to a deterministic id (docs/mapping.md), so
+re-delivery after a crash between POST and DONE, or a re-sent SR, updates instead of
+duplicating. A 409/412 (a concurrent update of the same resource) is retried once at once;
+then it is permanent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sr2fhir.errors import PermanentDeliveryError
+from sr2fhir.fhir.client import FhirHttp
+from sr2fhir.fhir.outcome import CONFLICT_STATUS, check_transaction_response
+from sr2fhir.fhir.resolve import ReferenceResolver
+from sr2fhir.spool import InstanceInfo
+
+log = logging.getLogger(__name__)
+
+
+class FhirSink:
+    """Delivers to a FHIR server; the receipt names the server and the number of entries."""
+
+    def __init__(
+        self, http: FhirHttp, resolver: ReferenceResolver, conflict_pause: float = 0.5
+    ) -> None:
+        self.http = http
+        self.resolver = resolver
+        self.conflict_pause = conflict_pause
+
+    def recover(self) -> None:
+        """Nothing to clean: an interrupted transaction either committed or did not."""
+
+    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+        self.resolver.resolve_bundle(bundle)
+        try:
+            response = self.http.transaction(bundle)
+        except PermanentDeliveryError as exc:
+            if exc.status not in CONFLICT_STATUS:
+                raise
+            log.info("sop_instance_uid=%s: conflict, retrying once", instance.sop_instance_uid)
+            time.sleep(self.conflict_pause)
+            response = self.http.transaction(bundle)
+        check_transaction_response(response, len(bundle["entry"]))
+        return f"{self.http.base} ({len(bundle['entry'])} resources)"

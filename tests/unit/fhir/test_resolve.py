@@ -1,0 +1,87 @@
+"""Reference resolution: literal when found once, logical otherwise, cached with a TTL."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+import tests.srfactory as factory
+from sr2fhir.errors import PermanentDeliveryError
+from sr2fhir.fhir.resolve import ReferenceResolver
+from sr2fhir.mapping import convert_dataset
+
+
+class FakeServer:
+    """Stands in for FhirHttp.search only (a unit test of the resolver's logic)."""
+
+    def __init__(self, found: dict[str, list[str]]) -> None:
+        self.found = found
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    def search(self, resource_type: str, params: dict[str, str]) -> dict[str, Any]:
+        self.calls.append((resource_type, params))
+        ids = self.found.get(resource_type, [])
+        return {"entry": [{"resource": {"resourceType": resource_type, "id": i}} for i in ids]}
+
+
+def _resolver(server: FakeServer, **kwargs: Any) -> ReferenceResolver:
+    now = [0.0]
+    resolver = ReferenceResolver(http=server, clock=lambda: now[0], **kwargs)  # type: ignore[arg-type]
+    resolver.now = now  # type: ignore[attr-defined]
+    return resolver
+
+
+@pytest.fixture(scope="module")
+def bundle() -> dict[str, Any]:
+    return convert_dataset(factory.planar_report())
+
+
+def _subjects(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"]["subject"] for e in bundle["entry"] if "subject" in e["resource"]]
+
+
+def test_found_references_become_literal_and_keep_the_identifier(bundle: dict[str, Any]) -> None:
+    b = copy.deepcopy(bundle)
+    server = FakeServer({"Patient": ["p1"], "ServiceRequest": ["sr1"], "ImagingStudy": ["is1"]})
+    _resolver(server).resolve_bundle(b)
+    for subject in _subjects(b):
+        assert subject["reference"] == "Patient/p1"
+        assert subject["identifier"]["value"] == "PHI-PATIENT-4711"
+    group = next(
+        e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Observation"
+    )
+    assert group["partOf"][0]["reference"] == "ImagingStudy/is1"
+    assert group["basedOn"][0]["reference"] == "ServiceRequest/sr1"
+    assert sorted(c[0] for c in server.calls) == ["ImagingStudy", "Patient", "ServiceRequest"]
+    patient_search = next(p for t, p in server.calls if t == "Patient")
+    assert patient_search["identifier"] == "http://test-hospital.example/mrn|PHI-PATIENT-4711"
+
+
+def test_not_found_keeps_logical_references(bundle: dict[str, Any]) -> None:
+    b = copy.deepcopy(bundle)
+    _resolver(FakeServer({})).resolve_bundle(b)
+    assert all("reference" not in s for s in _subjects(b))
+
+
+def test_fail_mode_rejects_an_unknown_patient(bundle: dict[str, Any]) -> None:
+    with pytest.raises(PermanentDeliveryError, match="patient not found"):
+        _resolver(FakeServer({}), unresolved="fail").resolve_bundle(copy.deepcopy(bundle))
+
+
+def test_ambiguous_matches_stay_logical(bundle: dict[str, Any]) -> None:
+    b = copy.deepcopy(bundle)
+    _resolver(FakeServer({"Patient": ["a", "b"]})).resolve_bundle(b)
+    assert all("reference" not in s for s in _subjects(b))
+
+
+def test_lookups_are_cached_until_the_ttl_expires(bundle: dict[str, Any]) -> None:
+    server = FakeServer({"Patient": ["p1"]})
+    resolver = _resolver(server, ttl=60.0)
+    for _ in range(5):
+        resolver.resolve_bundle(copy.deepcopy(bundle))
+    assert resolver.searches == 3  # one per resource type, for five SRs
+    resolver.now[0] = 61.0  # type: ignore[attr-defined]
+    resolver.resolve_bundle(copy.deepcopy(bundle))
+    assert resolver.searches == 6
