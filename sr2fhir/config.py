@@ -76,6 +76,7 @@ class WorkersConfig:
     backoff_initial: float = 2.0
     backoff_max: float = 300.0
     lease: float = 300.0
+    nice: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,10 @@ def _check_pdu(value: int) -> str | None:
     return None if value == 0 or 4096 <= value <= 2**32 - 1 else "must be 0 or 4096..2^32-1"
 
 
+def _check_nice(value: int) -> str | None:
+    return None if 0 <= value <= 19 else "must be 0 (same priority as receiving) to 19"
+
+
 def _check_offset(value: str) -> str | None:
     return None if _UTC_OFFSET.match(value) else "must look like +01:00 or -05:00"
 
@@ -350,6 +355,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "backoff_initial": _positive,
         "backoff_max": _positive,
         "lease": _positive,
+        "nice": _check_nice,
     },
     "delivery": {"sink": _check_sink},
     "mapping": {"default_utc_offset": _check_offset},

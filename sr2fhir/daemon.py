@@ -60,10 +60,12 @@ def run_worker_process(
     """Entry point of a worker process: its own spool connection, its own mapper."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(config.workers.nice)  # receiving (the durability promise) goes first
     setup_logging(config.logging.level, config.logging.format)
     spool = open_spool(config.spool.path, config.spool.db_timeout)
     parent = multiprocessing.parent_process()
     worker = build_worker(config, spool, worker_id, converter_factory)
+    log.info("worker %s started (pid %d)", worker_id, os.getpid())
     try:
         worker.run(
             stop, config.workers.poll_interval, alive=lambda: parent is None or parent.is_alive()
