@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,3 +134,20 @@ def test_stop_is_prompt_and_releases_nothing_it_acknowledged(
     spool.close()
     assert {j.sop_instance_uid for j in jobs} == set(acked)
     assert all(j.status in (JobStatus.READY, JobStatus.DONE) for j in jobs)
+
+
+def test_a_port_in_use_fails_the_start_and_leaves_nothing_running(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = gateway_config(tmp_path)
+        config = dataclasses.replace(
+            config, dicom=dataclasses.replace(config.dicom, port=taken.getsockname()[1])
+        )
+        gateway = Gateway(config)
+        with pytest.raises(OSError):
+            gateway.start()
+    assert gateway.spool is None and gateway.pool is None
+    started(Gateway(gateway_config(tmp_path)))  # the data folder lock was released
