@@ -104,6 +104,7 @@ class Worker:
         job = self.spool.jobs.claim(self.worker_id)
         if job is None:
             return False
+        log.debug("job %d LOCKED by %s (attempt %d)", job.id, self.worker_id, job.attempts)
         self.process(job)
         return True
 
