@@ -19,24 +19,23 @@ import argparse
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.integration.peers import (
-    DCMTK_ENV,
-    STORESCU,
     GatewayProcess,
     outbox_uids,
     running_storescp,
     start_gateway,
     stop_process,
+    storescu,
     wait_until,
     write_reports,
 )
@@ -54,20 +53,17 @@ def send(port: int, files: Sequence[Path], associations: int, called: str) -> fl
     """Wall time for `associations` parallel storescu runs sharing the files."""
     chunks = [files[i::associations] for i in range(associations)]
     began = time.perf_counter()
-    procs = [
-        subprocess.Popen(
-            [STORESCU, "-R", "-aet", "BENCH", "-aec", called, "127.0.0.1", str(port), *map(str, c)],
-            env=DCMTK_ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+    with ThreadPoolExecutor(associations) as pool:
+        results = list(
+            pool.map(
+                lambda c: storescu(port, c, calling="BENCH", called=called, timeout=3600), chunks
+            )
         )
-        for c in chunks
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise SystemExit(f"storescu failed: {err.decode(errors='replace')[-500:]}")
-    return time.perf_counter() - began
+    took = time.perf_counter() - began
+    for result in results:
+        if result.returncode != 0:
+            raise SystemExit(f"storescu failed: {result.stderr[-500:]}")
+    return took
 
 
 def dcmtk_ingest(files: Sequence[Path], work: Path, associations: int) -> float:

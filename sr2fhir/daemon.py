@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.config import Config, dump_config
@@ -76,29 +76,30 @@ def run_worker_process(
 
 @dataclass
 class _Slot:
-    """One worker seat; `generation` grows each time a dead worker is replaced."""
+    """One worker seat; `generation` grows each time a dead worker is replaced.
+
+    Job locks are taken as `<owner_prefix><generation>`, so the seat's jobs can be released.
+    """
 
     index: int
+    owner_prefix: str
     generation: int = 0
     runner: Any = None
-    owner_prefix: str = ""
 
 
-@dataclass
 class WorkerPool:
     """Worker processes (default: mapping runs beside the SCP, not under its GIL) or threads."""
 
-    config: Config
-    spool: Spool
-    instance_id: str
-    converter_factory: ConverterFactory
-    slots: list[_Slot] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._use_processes = self.config.workers.mode == "process"
+    def __init__(
+        self, config: Config, spool: Spool, instance_id: str, converter_factory: ConverterFactory
+    ) -> None:
+        self.config = config
+        self.spool = spool
+        self.converter_factory = converter_factory
+        self._use_processes = config.workers.mode == "process"
         self._mp = multiprocessing.get_context("spawn")
         self.stop_flag: Any = self._mp.Event() if self._use_processes else threading.Event()
-        self.slots = [_Slot(i) for i in range(self.config.workers.count)]
+        self.slots = [_Slot(i, f"{instance_id}/w{i}.") for i in range(config.workers.count)]
 
     def start(self) -> None:
         for slot in self.slots:
@@ -106,7 +107,6 @@ class WorkerPool:
 
     def _launch(self, slot: _Slot) -> None:
         slot.generation += 1
-        slot.owner_prefix = f"{self.instance_id}/w{slot.index}."
         worker_id = f"{slot.owner_prefix}{slot.generation}"
         if self._use_processes:
             slot.runner = self._mp.Process(
