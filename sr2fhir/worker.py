@@ -121,7 +121,8 @@ class Worker:
         except (SrParseError, MappingError) as exc:
             return self._reject(job, _describe_rejection(exc))
         except Exception as exc:  # a mapping bug must not stop the other reports
-            log.exception("job %d: unexpected mapping error", job.id)
+            # The message may quote data: the traceback only at DEBUG, never by default.
+            log.debug("job %d: unexpected mapping error", job.id, exc_info=True)
             return self._reject(job, f"internal mapping error: {type(exc).__name__}")
         try:
             receipt = self.sink.deliver(bundle, job.instance)
