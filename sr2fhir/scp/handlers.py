@@ -11,17 +11,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pynetdicom.dsutils import encode_file_meta
-
 from sr2fhir.config import AllowedCaller
 from sr2fhir.errors import SpoolError
 from sr2fhir.scp import status
+from sr2fhir.scp.part10 import part10_header
 from sr2fhir.spool import InstanceInfo
 
 log = logging.getLogger(__name__)
 
 Receive = Callable[[bytes, InstanceInfo], int]
-PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
 class StoreHandler:
@@ -41,11 +39,10 @@ class StoreHandler:
         if not info.sop_instance_uid:
             log.warning("C-STORE without an Affected SOP Instance UID from %s refused", calling_ae)
             return status.CANNOT_UNDERSTAND
-        meta = event.file_meta
-        meta.SourceApplicationEntityTitle = calling_ae
-        data = b"".join(
-            (PREAMBLE, encode_file_meta(meta), event.encoded_dataset(include_meta=False))
+        header = part10_header(
+            info.sop_class_uid, info.sop_instance_uid, event.context.transfer_syntax, calling_ae
         )
+        data = header + event.encoded_dataset(include_meta=False)
         try:
             job_id = self._receive(data, info)
         except SpoolError as exc:
