@@ -62,7 +62,7 @@ def run_worker_process(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(config.workers.nice)  # receiving (the durability promise) goes first
     setup_logging(config.logging.level, config.logging.format)
-    spool = open_spool(config.spool.path, config.spool.db_timeout)
+    spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
     parent = multiprocessing.parent_process()
     worker = build_worker(config, spool, worker_id, converter_factory)
     log.info("worker %s started (pid %d)", worker_id, os.getpid())

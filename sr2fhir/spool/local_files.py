@@ -34,11 +34,11 @@ class LocalFileStore:
         return f"{SPOOL_DIR}/{name}"
 
     def read(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return self._locate(key).read_bytes()
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+            self._locate(key).unlink()
 
     def quarantine(self, key: str) -> str:
         return self._move(key, QUARANTINE_DIR)
@@ -59,12 +59,26 @@ class LocalFileStore:
                 yield f"{SPOOL_DIR}/{entry.name}"
 
     def _move(self, key: str, folder: str) -> str:
+        """Idempotent: a move already done (before a crash) is not an error."""
         name = key.rsplit("/", 1)[-1]
         new_key = f"{folder}/{name}"
-        if new_key != key:
-            os.replace(self._path(key), self._path(new_key))
+        source, target = self._locate(key), self._path(new_key)
+        if source != target:
+            os.replace(source, target)
             fsync_dir(self.root / folder)
         return new_key
+
+    def _locate(self, key: str) -> Path:
+        """Where the file is: names are unique, and a crash may have left the row's key one
+        folder behind a move (quarantine/restore) that happened."""
+        path = self._path(key)
+        if path.exists():
+            return path
+        for folder in (SPOOL_DIR, QUARANTINE_DIR):
+            moved = self.root / folder / path.name
+            if moved.exists():
+                return moved
+        return path
 
     def _path(self, key: str) -> Path:
         folder, _, name = key.partition("/")

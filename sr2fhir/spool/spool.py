@@ -185,18 +185,22 @@ def read_instance_info(data: bytes) -> InstanceInfo:
         raise ValueError(f"no readable file meta: {type(exc).__name__}") from exc
 
 
-def open_spool(data_dir: Path, db_timeout: float = 5.0, exclusive: bool = False) -> Spool:
+def open_spool(
+    data_dir: Path, db_timeout: float = 5.0, exclusive: bool = False, durable: bool = True
+) -> Spool:
     """The embedded default: SQLite job table and Part-10 files under one folder.
 
     `exclusive` (the gateway) takes a lock on the folder so that a second gateway on the same
     data folder fails at start instead of stealing the first one's jobs at recovery.
+    `durable=False` is for worker processes, which never acknowledge anything (see
+    SqliteJobStore).
     """
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         owner = _lock_folder(data_dir) if exclusive else None
     except OSError as exc:
         raise SpoolError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
-    jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout)
+    jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout, durable=durable)
     return Spool(jobs, LocalFileStore(data_dir), owner)
 
 

@@ -85,7 +85,12 @@ Clock = Callable[[], float]
 class SqliteJobStore:
     """The job table in `<data_dir>/jobs.sqlite3`."""
 
-    def __init__(self, path: Path, timeout: float = 5.0, clock: Clock = time.time) -> None:
+    def __init__(
+        self, path: Path, timeout: float = 5.0, clock: Clock = time.time, durable: bool = True
+    ) -> None:
+        """`durable=False` (worker processes) skips the fsync per commit: a claim or a DONE
+        lost to a power cut only means the job runs again, and delivery is idempotent. What the
+        SCP commits before acknowledging always uses synchronous=FULL."""
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
@@ -94,7 +99,7 @@ class SqliteJobStore:
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot open job database {path}: {exc}") from exc

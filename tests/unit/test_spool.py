@@ -224,3 +224,22 @@ def test_instance_info_comes_from_the_file_meta() -> None:
     with pytest.raises(ValueError, match="no readable file meta"):
         read_instance_info(b"\0" * 200)
     assert pydicom.__version__  # pydicom is what reads it
+
+
+def test_a_file_moved_before_a_crash_is_still_found(spool: Spool) -> None:
+    job_id = spool.receive(part10("15.1"), info("15.1"))
+    job = spool.jobs.get(job_id)
+    assert job is not None
+    moved = spool.files.quarantine(job.file_key)  # the row was not updated: crash here
+    assert spool.read(job) == part10("15.1")
+    assert spool.files.quarantine(job.file_key) == moved  # doing it again is no error
+    spool.files.delete(job.file_key)
+    assert list(spool.files.spooled_keys()) == []
+    with pytest.raises(FileNotFoundError):
+        spool.read(job)
+
+
+def test_worker_connections_skip_the_fsync_per_commit(tmp_path: Path) -> None:
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3", durable=False)
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    store.close()
