@@ -6,6 +6,7 @@ fhir sink may later swap these for literal references after searching the server
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sr2fhir.mapping.coding import DCM, DICOM_UID, V2_0203, fixed_concept, uid_value
@@ -17,19 +18,28 @@ STUDY_INSTANCE_UID_TYPE = fixed_concept(DCM, "110180", "Study Instance UID")
 ACCESSION_TYPE = fixed_concept(V2_0203, "ACSN", "Accession ID")
 
 
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
 def issuer_system(issuer: Issuer, options: MappingOptions, fallback: str | None) -> str | None:
-    """Identifier.system from a DICOM issuer: universal entity id first, then configuration."""
+    """Identifier.system from a DICOM issuer.
+
+    The configured `issuer_systems` (keyed by universal or local id) win; then the universal
+    entity id (ISO -> urn:oid:, UUID -> urn:uuid:, an absolute URI as is); then the fallback.
+    A "URI" that is not absolute (e.g. a bare host name) cannot be a FHIR system.
+    """
+    configured = dict(options.issuer_systems)
+    for name in (issuer.universal_id, issuer.local_id):
+        if name and name in configured:
+            return configured[name]
     if issuer.universal_id:
         kind = issuer.universal_id_type
         if kind == "ISO":
             return uid_value(issuer.universal_id)
         if kind == "UUID":
             return f"urn:uuid:{issuer.universal_id.lower()}"
-        return issuer.universal_id
-    if issuer.local_id:
-        for name, system in options.issuer_systems:
-            if name == issuer.local_id:
-                return system
+        if _ABSOLUTE_URI.match(issuer.universal_id):
+            return issuer.universal_id
     return fallback
 
 

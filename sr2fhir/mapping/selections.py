@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydicom.uid import UID
+
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping import profiles
-from sr2fhir.mapping.coding import DCM, SOP_CLASS_SYSTEM, build_coding, fixed_concept
+from sr2fhir.mapping.coding import DCM, SOP_CLASS_SYSTEM, fixed_concept
 from sr2fhir.mapping.content import Graphic, SopReference
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
 from sr2fhir.mapping.report import ImageReference, SelectionKind
@@ -34,20 +36,15 @@ _FOCUS_ON_SOURCE = frozenset(
         SelectionKind.VOLUME_SURFACE,
     }
 )
-SR_SOP_CLASS_NAMES = {
-    "1.2.840.10008.5.1.4.1.1.88.11": "Basic Text SR Storage",
-    "1.2.840.10008.5.1.4.1.1.88.22": "Enhanced SR Storage",
-    "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR Storage",
-    "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR Storage",
-    "1.2.840.10008.5.1.4.1.1.88.35": "Extensible SR Storage",
-}
 
 
-def sop_class_coding(uid: str, display: str | None = None) -> dict[str, Any]:
-    """SOP Class as the IG's profiles fix it: PS3.4 Annex B.5 as system, the bare UID as code."""
+def sop_class_coding(uid: str) -> dict[str, Any]:
+    """SOP Class as the IG's profiles fix it: PS3.4 Annex B.5 as system, the bare UID as code,
+    the PS3.6 name as display (the profiles' slice patterns include it)."""
     coding: dict[str, Any] = {"system": SOP_CLASS_SYSTEM, "code": uid}
-    if display:
-        coding["display"] = display
+    name = UID(uid).name
+    if name and name != uid:
+        coding["display"] = name
     return coding
 
 
@@ -104,14 +101,11 @@ def build_selection(
     """One ImageReference -> the ImagingSelection of its profile (image-region-2d, ...)."""
     kind = reference.kind
     code, display = _PROFILE_CODE[kind]
-    coding = build_coding(reference.concept) if reference.concept else None
-    if coding is None or coding.get("code") != code:
-        coding = fixed_concept(DCM, code, display)["coding"][0]
     resource = _base(
         ctx,
         ctx.id_for("ImagingSelection", reference.path),
         profiles.selection_profile(kind.value),
-        {"coding": [coding]},
+        fixed_concept(DCM, code, display),  # the profile fixes code and display
     )
     series = _series_of(ctx, reference.references)
     if series is None and kind in (
@@ -217,9 +211,7 @@ def build_source_sr_content_item(ctx: BuildContext, path: str, observation_uid: 
     resource["instance"] = [
         {
             "uid": header.sop_instance_uid,
-            "sopClass": sop_class_coding(
-                header.sop_class_uid, SR_SOP_CLASS_NAMES.get(header.sop_class_uid)
-            ),
+            "sopClass": sop_class_coding(header.sop_class_uid),
             "subset": [observation_uid],
         }
     ]

@@ -275,6 +275,7 @@ def test_image_region_2d_carries_graphic_and_image(converted: Any) -> None:
     assert instance["sopClass"] == {
         "system": "https://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5",
         "code": "1.2.840.10008.5.1.4.1.1.2",
+        "display": "CT Image Storage",
     }
     assert region["seriesUid"]  # from the evidence sequence
 
@@ -381,3 +382,32 @@ def _urn_references(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for v in node for r in _urn_references(v)]
     return []
+
+
+@pytest.mark.parametrize(
+    ("universal_id", "kind", "configured", "expected"),
+    [
+        ("http://test-hospital.example/mrn", "URI", (), "http://test-hospital.example/mrn"),
+        ("test-hospital.org", "URI", (), None),  # not an absolute URI: no FHIR system
+        ("test-hospital.org", "URI", (("test-hospital.org", "urn:x:mrn"),), "urn:x:mrn"),
+        ("1.2.3.4", "ISO", (), "urn:oid:1.2.3.4"),
+        (
+            "6E2B1A7C-0D0B-4F57-9B2E-1C0D2A6A9F10",
+            "UUID",
+            (),
+            "urn:uuid:6e2b1a7c-0d0b-4f57-9b2e-1c0d2a6a9f10",
+        ),
+    ],
+)
+def test_patient_identifier_system_from_the_issuer(
+    universal_id: str, kind: str, configured: tuple[tuple[str, str], ...], expected: str | None
+) -> None:
+    from sr2fhir.mapping.options import MappingOptions
+
+    ds = copy.deepcopy(factory.qualifier_report())
+    ds.IssuerOfPatientIDQualifiersSequence[0].UniversalEntityID = universal_id
+    ds.IssuerOfPatientIDQualifiersSequence[0].UniversalEntityIDType = kind
+    bundle = convert_dataset(ds, MappingOptions(issuer_systems=configured))
+    identifier = resources(bundle, "imaging-measurement")[0]["subject"]["identifier"]
+    assert identifier.get("system") == expected
+    assert identifier["value"] == "PHI-PATIENT-4711"
