@@ -38,7 +38,7 @@ class ReferenceResolver:
 
     def resolve_bundle(self, bundle: dict[str, Any]) -> None:
         """Rewrite every logical Patient/ServiceRequest/ImagingStudy reference in place."""
-        for reference in _logical_references(bundle):
+        for reference in logical_references(bundle):
             resource_type = reference["type"]
             literal = self.lookup(resource_type, reference["identifier"])
             if literal is not None:
@@ -71,14 +71,14 @@ class ReferenceResolver:
         return literal
 
 
-def _logical_references(node: Any) -> Iterator[dict[str, Any]]:
+def logical_references(node: Any) -> Iterator[dict[str, Any]]:
     """Every Reference that names an EHR-owned resource by identifier only."""
     if isinstance(node, dict):
         if node.get("type") in RESOLVED_TYPES and "identifier" in node and "reference" not in node:
             yield node
             return
         for value in node.values():
-            yield from _logical_references(value)
+            yield from logical_references(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _logical_references(value)
+            yield from logical_references(value)
