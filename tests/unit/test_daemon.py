@@ -151,3 +151,43 @@ def test_a_port_in_use_fails_the_start_and_leaves_nothing_running(
             gateway.start()
     assert gateway.spool is None and gateway.pool is None
     started(Gateway(gateway_config(tmp_path)))  # the data folder lock was released
+
+
+def first_numeric(ds: Any) -> Any:
+    """The first NUM content item of the tree (depth first)."""
+    for item in ds.ContentSequence:
+        if item.ValueType == "NUM":
+            return item
+        if "ContentSequence" in item and (found := first_numeric(item)) is not None:
+            return found
+    return None
+
+
+def test_a_resent_delivered_instance_is_delivered_again_in_place(
+    tmp_path: Path, started: Callable[[Gateway], Gateway]
+) -> None:
+    gateway = started(Gateway(gateway_config(tmp_path)))
+    folder = tmp_path / "srs"
+    folder.mkdir()
+    report = srfactory.benchmark_report(7)
+    uid = str(report.SOPInstanceUID)
+    bundle = tmp_path / "data" / "outbox" / f"{uid}.json"
+    (folder / "v1.dcm").write_bytes(srfactory.to_bytes(report))
+    send_files(gateway.port, [folder / "v1.dcm"], [])
+    wait_until(bundle.exists, 60, "the first Bundle")
+    assert "4242.5" not in bundle.read_text()
+
+    measured = first_numeric(report).MeasuredValueSequence[0]
+    measured.NumericValue = "4242.5"
+    if "FloatingPointValue" in measured:  # highdicom writes both; the mapping prefers this
+        measured.FloatingPointValue = 4242.5
+    (folder / "v2.dcm").write_bytes(srfactory.to_bytes(report))
+    acked: list[str] = []
+    send_files(gateway.port, [folder / "v2.dcm"], acked)
+
+    assert acked == [uid]
+    wait_until(lambda: "4242.5" in bundle.read_text(), 60, "the second version's Bundle")
+    assert [p.name for p in bundle.parent.glob("*.json")] == [bundle.name]
+    assert gateway.spool is not None
+    versions = [j for j in gateway.spool.jobs.list_jobs() if j.sop_instance_uid == uid]
+    assert len(versions) == 2

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from sr2fhir.config import AllowedCaller, DicomConfig
-from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp
+from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp, build_ae
 from sr2fhir.scp.handlers import CallerPolicy
 from sr2fhir.spool import JobStatus, Spool, open_spool
 from tests import srfactory
@@ -198,3 +198,34 @@ def test_caller_policy_matches_titles_and_networks() -> None:
     assert policy.accepts("CT1", "8.8.8.8")
     assert not policy.accepts("CT2", "192.168.1.77")
     assert not CallerPolicy([]).enabled
+
+
+def test_associations_beyond_the_limit_are_rejected(spool: Spool) -> None:
+    scp = start_scp(spool, max_associations=1)
+    ae = AE(ae_title="PYSCU")
+    ae.add_requested_context(Verification)
+    first = ae.associate(LOOPBACK, scp.port, ae_title="SR2FHIR")
+    try:
+        assert first.is_established
+        second = ae.associate(LOOPBACK, scp.port, ae_title="SR2FHIR")
+        assert second.is_rejected
+    finally:
+        first.release()
+        scp.stop(grace=1)
+
+
+def test_the_ae_takes_its_limits_and_timeouts_from_the_config() -> None:
+    config = DicomConfig(
+        ae_title="GW1",
+        max_associations=3,
+        max_pdu_size=65536,
+        acse_timeout=7.0,
+        dimse_timeout=8.0,
+        network_timeout=9.0,
+    )
+    ae = build_ae(config)
+    assert ae.ae_title == "GW1"
+    assert (ae.maximum_associations, ae.maximum_pdu_size) == (3, 65536)
+    assert (ae.acse_timeout, ae.dimse_timeout, ae.network_timeout) == (7.0, 8.0, 9.0)
+    offered = {cx.abstract_syntax for cx in ae.supported_contexts}
+    assert offered == {*SR_STORAGE_CLASSES, Verification}
