@@ -243,3 +243,14 @@ def test_worker_connections_skip_the_fsync_per_commit(tmp_path: Path) -> None:
     store = SqliteJobStore(tmp_path / "jobs.sqlite3", durable=False)
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     store.close()
+
+
+def test_only_locks_older_than_the_lease_are_released(spool: Spool) -> None:
+    spool.receive(part10("16.1"), info("16.1"))
+    job = spool.jobs.claim("host:1/w0.1")
+    assert job is not None
+    assert spool.jobs.release_locked(older_than=job.updated_at - 300) == 0  # lease not over
+    assert spool.jobs.release_locked("host:1/w1.") == 0  # another seat's prefix
+    assert spool.jobs.release_locked(older_than=job.updated_at + 1) == 1
+    again = spool.jobs.get(job.id)
+    assert again is not None and again.status is JobStatus.READY and again.locked_by is None
