@@ -57,9 +57,15 @@ def build_worker(
 def run_worker_process(
     config: Config, worker_id: str, stop: StopFlag, converter_factory: ConverterFactory
 ) -> None:
-    """Entry point of a worker process: its own spool connection, its own mapper."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when workers stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Entry point of a worker process: its own spool connection, its own mapper.
+
+    Ctrl-C reaches the whole process group: the daemon decides when workers stop. SIGTERM
+    (a service manager stopping the group, or the daemon giving up waiting) ends the loop
+    after the job at hand; so does the daemon's death.
+    """
+    terminated = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     os.nice(config.workers.nice)  # receiving (the durability promise) goes first
     setup_logging(config.logging.level, config.logging.format)
     spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
@@ -68,7 +74,9 @@ def run_worker_process(
     log.info("worker %s started (pid %d)", worker_id, os.getpid())
     try:
         worker.run(
-            stop, config.workers.poll_interval, alive=lambda: parent is None or parent.is_alive()
+            stop,
+            config.workers.poll_interval,
+            alive=lambda: not terminated.is_set() and (parent is None or parent.is_alive()),
         )
     finally:
         spool.close()
@@ -146,8 +154,8 @@ class WorkerPool:
             slot.runner.join(max(0.1, deadline - time.monotonic()))
         for slot in self.slots:
             if slot.runner.is_alive() and self._use_processes:
-                log.warning("worker %d did not stop in time; terminating it", slot.index)
-                slot.runner.terminate()
+                log.warning("worker %d did not stop in time; killing it", slot.index)
+                slot.runner.kill()  # its job stays LOCKED and is released below
                 slot.runner.join(1.0)
             if not slot.runner.is_alive():  # anything it still held goes back to the queue
                 self.spool.jobs.release_locked(slot.owner_prefix)

@@ -36,4 +36,7 @@ def run(args: argparse.Namespace) -> int:
     except (SpoolError, OSError) as exc:
         print(f"sr2fhir serve: cannot start: {exc}", file=sys.stderr)
         return 1
-    return gateway.run_until_signalled()
+    try:
+        return gateway.run_until_signalled()
+    finally:
+        gateway.stop()  # idempotent; also on an unexpected error in the supervision loop

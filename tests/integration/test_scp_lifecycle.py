@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -24,8 +25,12 @@ from tests.integration.peers import (
 pytestmark = pytest.mark.integration
 
 
-def test_sigterm_under_load_exits_0_quickly_and_loses_nothing(tmp_path: Path) -> None:
-    files = write_reports(tmp_path / "srs", 150, start=3000)
+@pytest.mark.parametrize("whole_group", [False, True], ids=["daemon", "process-group"])
+def test_sigterm_under_load_exits_0_quickly_and_loses_nothing(
+    tmp_path: Path, whole_group: bool
+) -> None:
+    """SIGTERM to the daemon, or to its whole process group as a service manager does."""
+    files = write_reports(tmp_path / "srs", 100, start=3000)
     data_dir = tmp_path / "data"
     acknowledged: list[str] = []
     gateway = start_gateway(data_dir)
@@ -34,7 +39,10 @@ def test_sigterm_under_load_exits_0_quickly_and_loses_nothing(tmp_path: Path) ->
         sender.start()
         wait_until(lambda: len(acknowledged) >= 30, 60, "30 acknowledgements")
         began = time.monotonic()
-        gateway.proc.send_signal(signal.SIGTERM)
+        if whole_group:
+            os.killpg(gateway.proc.pid, signal.SIGTERM)
+        else:
+            gateway.proc.send_signal(signal.SIGTERM)
         code = gateway.proc.wait(15)
         took = time.monotonic() - began
     finally:
