@@ -7,11 +7,13 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_file
+from sr2fhir.validation import BundleValidator, find_validator
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", type=Path)
     parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/<SOPInstanceUID>.json")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="check every Bundle with the HL7 FHIR validator (or, without Java, a structural "
+        "R5 check) and report what is not conformant; exit 1 if anything is",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -41,19 +49,26 @@ def run(args: argparse.Namespace) -> int:
         print("sr2fhir convert: --out DIR is needed for folders or several files", file=sys.stderr)
         return EXIT_USAGE
     files = sorted(_files(paths))
+    validator = find_validator() if args.validate else None
     if out is None:
-        return _convert_to_stdout(files[0])
+        return _convert_to_stdout(files[0], validator)
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
     rejected = 0
+    converted: dict[str, dict[str, Any]] = {}
     for n, path in enumerate(files, start=1):
-        if not _convert_to_folder(path, out):
+        result = _convert(path)
+        if result is None:
             rejected += 1
+        else:
+            write_atomically(out / f"{result.sop_instance_uid}.json", bundle_to_json(result.bundle))
+            converted[str(path)] = result.bundle
         if progress is not None:
             progress.update(n)
     if progress is not None:
         progress.finish(len(files) - rejected, rejected)
-    return EXIT_REJECTED if rejected else EXIT_OK
+    failed = validator is not None and not report_validation(validator, converted)
+    return EXIT_REJECTED if rejected or failed else EXIT_OK
 
 
 def _files(paths: list[Path]) -> Iterator[Path]:
@@ -64,8 +79,14 @@ def _files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def _convert(path: Path, indent: int | None = None) -> tuple[str, bytes] | None:
-    """(SOP Instance UID, Bundle JSON), or None after one line on stderr naming the reason."""
+@dataclass(frozen=True, slots=True)
+class Converted:
+    sop_instance_uid: str
+    bundle: dict[str, Any]
+
+
+def _convert(path: Path) -> Converted | None:
+    """The Bundle, or None after one line on stderr naming the file and the reason."""
     try:
         ds = read_sr_file(path)
         bundle = convert_dataset(ds)
@@ -73,25 +94,47 @@ def _convert(path: Path, indent: int | None = None) -> tuple[str, bytes] | None:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
         return None
-    return str(ds.SOPInstanceUID), bundle_to_json(bundle, indent)
+    return Converted(str(ds.SOPInstanceUID), bundle)
 
 
-def _convert_to_stdout(path: Path) -> int:
-    converted = _convert(path, indent=2)
-    if converted is None:
+def _convert_to_stdout(path: Path, validator: BundleValidator | None) -> int:
+    result = _convert(path)
+    if result is None:
         return EXIT_REJECTED
-    sys.stdout.buffer.write(converted[1])
+    sys.stdout.buffer.write(bundle_to_json(result.bundle, indent=2))
     sys.stdout.flush()
+    if validator is not None and not report_validation(validator, {str(path): result.bundle}):
+        return EXIT_REJECTED
     return EXIT_OK
 
 
-def _convert_to_folder(path: Path, out: Path) -> bool:
-    converted = _convert(path)
-    if converted is None:
-        return False
-    sop_instance_uid, data = converted
-    write_atomically(out / f"{sop_instance_uid}.json", data)
-    return True
+def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, Any]]) -> bool:
+    """One line per non-conformant file and a summary on stderr; True when all conform."""
+    if not bundles:
+        return True
+    findings = validator.validate(bundles)
+    bad = known = 0
+    for name, found in findings.items():
+        errors = [f for f in found if f.known_defect is None]
+        known += len(found) - len(errors)
+        if errors:
+            bad += 1
+            print(
+                f"{name}: not conformant: {len(errors)} error(s), first: "
+                f"{errors[0].resource}: {errors[0].message[:200]}",
+                file=sys.stderr,
+            )
+    print(
+        f"validated {len(bundles)} Bundle(s) with {validator.description}: "
+        f"{len(bundles) - bad} conformant, {bad} not"
+        + (
+            f" ({known} error(s) from known IG defects ignored, see docs/conformance.md)"
+            if known
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return bad == 0
 
 
 def write_atomically(target: Path, data: bytes) -> None:

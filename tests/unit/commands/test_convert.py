@@ -9,6 +9,7 @@ import pytest
 
 import tests.srfactory as factory
 from sr2fhir.cli import main
+from sr2fhir.mapping import convert_dataset
 
 BAD_INPUTS = {
     "not-dicom.txt": (factory.not_dicom_bytes, "not a DICOM file"),
@@ -112,3 +113,33 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "sr2fhir", "--version"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and result.stdout.startswith("sr2fhir ")
+
+
+def test_validate_reports_conformance_with_the_structural_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SR2FHIR_VALIDATOR_DIR", str(tmp_path / "no-hl7-validator"))
+    path = tmp_path / "planar.dcm"
+    factory.planar_report().save_as(path, enforce_file_format=True)
+    assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 0
+    err = capsys.readouterr().err
+    assert "structural R5 check" in err and "1 conformant, 0 not" in err
+
+
+def test_validate_fails_on_a_non_conformant_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sr2fhir.commands.convert as command
+
+    def broken(ds: object) -> dict[str, object]:
+        bundle = convert_dataset(ds)  # type: ignore[arg-type]
+        bundle["entry"][0]["resource"]["status"] = ["not", "a", "code"]
+        return bundle
+
+    monkeypatch.setenv("SR2FHIR_VALIDATOR_DIR", str(tmp_path / "no-hl7-validator"))
+    monkeypatch.setattr(command, "convert_dataset", broken)
+    path = tmp_path / "planar.dcm"
+    factory.planar_report().save_as(path, enforce_file_format=True)
+    assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: not conformant: " in err and "0 conformant, 1 not" in err
