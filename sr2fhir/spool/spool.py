@@ -36,7 +36,6 @@ class RecoveryReport:
     orphans_superseded: int = 0
     unreadable_quarantined: int = 0
     temp_discarded: int = 0
-    done_files_removed: int = 0
 
 
 class Spool:
@@ -127,19 +126,19 @@ class Spool:
         """Before any worker or association starts: stale locks, temp files, orphan files."""
         released = self.jobs.release_locked(locked_by_prefix)
         temp = self.files.discard_temp()
-        known = self.jobs.file_key_statuses()
-        enqueued = superseded = unreadable = done_removed = 0
+        # By file name: names are unique, and a crash may have left a row's folder behind a move.
+        pending = {_name(key) for key in self.jobs.pending_file_keys()}
+        enqueued = superseded = unreadable = 0
         for key in sorted(self.files.spooled_keys()):
-            status = known.get(key)
-            if status is JobStatus.DONE:
-                self.files.delete(key)
-                done_removed += 1
-            elif status is None:
-                outcome = self._recover_orphan(key)
-                enqueued += outcome == "enqueued"
-                superseded += outcome == "superseded"
-                unreadable += outcome == "unreadable"
-        report = RecoveryReport(released, enqueued, superseded, unreadable, temp, done_removed)
+            if _name(key) in pending:
+                continue
+            # No pending job: a crash between file and row (enqueue it), a DONE job's file
+            # not yet deleted, or a replaced version (both older than their row: delete).
+            outcome = self._recover_orphan(key)
+            enqueued += outcome == "enqueued"
+            superseded += outcome == "superseded"
+            unreadable += outcome == "unreadable"
+        report = RecoveryReport(released, enqueued, superseded, unreadable, temp)
         if report != RecoveryReport():
             log.info("spool recovery: %s", report)
         return report
@@ -169,6 +168,10 @@ class Spool:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the folder lock
             self._lock_fd = None
+
+
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
 
 
 def read_instance_info(data: bytes) -> InstanceInfo:

@@ -252,9 +252,9 @@ class SqliteJobStore:
             ).fetchall()
         return [row[0] for row in rows]
 
-    def file_key_statuses(self) -> dict[str, JobStatus]:
-        rows = self._query("SELECT file_key, status FROM jobs")
-        return {key: JobStatus(status) for key, status in rows}
+    def pending_file_keys(self) -> set[str]:
+        """File keys of jobs not DONE (DONE rows pile up until purged; their files are gone)."""
+        return {row[0] for row in self._query("SELECT file_key FROM jobs WHERE status != 'DONE'")}
 
     def newest_received(self, sop_instance_uid: str) -> float | None:
         rows = self._query(

@@ -14,7 +14,14 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from sr2fhir.errors import SpoolError
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool, read_instance_info
+from sr2fhir.spool import (
+    InstanceInfo,
+    JobStatus,
+    RecoveryReport,
+    Spool,
+    open_spool,
+    read_instance_info,
+)
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
@@ -254,3 +261,28 @@ def test_only_locks_older_than_the_lease_are_released(spool: Spool) -> None:
     assert spool.jobs.release_locked(older_than=job.updated_at + 1) == 1
     again = spool.jobs.get(job.id)
     assert again is not None and again.status is JobStatus.READY and again.locked_by is None
+
+
+def test_recovery_deletes_the_file_of_a_done_job_left_by_a_crash(spool: Spool) -> None:
+    spool.receive(part10("17.1"), info("17.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    spool.jobs.mark_done(job.id)  # crash before the file was deleted
+    report = spool.recover()
+    assert report.orphans_superseded == 1 and report.orphans_enqueued == 0
+    assert list(spool.files.spooled_keys()) == []
+    assert spool.jobs.counts()[JobStatus.READY] == 0
+
+
+def test_recovery_keeps_a_failed_jobs_file_whose_restore_was_interrupted(spool: Spool) -> None:
+    spool.receive(part10("18.1"), info("18.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    spool.reject(job, "bad")
+    failed = spool.jobs.get(job.id)
+    assert failed is not None
+    spool.files.restore(failed.file_key)  # `queue retry` crashed before updating the row
+    assert spool.recover() == RecoveryReport()  # nothing to do, nothing deleted
+    assert spool.retry(job.id)
+    again = spool.jobs.claim("w")
+    assert again is not None and spool.read(again) == part10("18.1")
