@@ -198,8 +198,8 @@ def _env_layer(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[Any, str]]
         src = f"environment variable {name}"
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
-            raise ConfigError(f"{src}: names no known section ({', '.join(SECTIONS)})")
+        if section is None:  # e.g. SR2FHIR_TEST_FHIR_URL: another tool's, not the gateway's
+            continue
         try:
             value = yaml.safe_load(text) if text != "" else None
         except yaml.YAMLError as exc:

@@ -9,16 +9,16 @@
 #   run.sh url                                     print <base> of the running server
 #
 # Environment (all optional):
-#   SR2FHIR_FHIR_SERVER_STATE          state folder (default: <this folder>/.run)
-#   SR2FHIR_FHIR_SERVER_JAVA_OPTS      JVM options (default: -Xmx2g -XX:+UseSerialGC ...)
-#   SR2FHIR_FHIR_SERVER_START_TIMEOUT  seconds to wait for /metadata (default: 300)
-#   SR2FHIR_FHIR_SERVER_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default: 30)
+#   TEST_FHIR_SERVER_STATE          state folder (default: <this folder>/.run)
+#   TEST_FHIR_SERVER_JAVA_OPTS      JVM options (default: -Xmx2g -XX:+UseSerialGC ...)
+#   TEST_FHIR_SERVER_START_TIMEOUT  seconds to wait for /metadata (default: 300)
+#   TEST_FHIR_SERVER_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default: 30)
 #   JAVA, MVN                          the java and mvn commands (default: from PATH)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 JAR="$HERE/target/sr2fhir-test-fhir-server.jar"
-STATE="${SR2FHIR_FHIR_SERVER_STATE:-$HERE/.run}"
+STATE="${TEST_FHIR_SERVER_STATE:-$HERE/.run}"
 PID_FILE="$STATE/server.pid"
 PORT_FILE="$STATE/port"
 URL_FILE="$STATE/base-url"
@@ -30,9 +30,9 @@ MVN="${MVN:-mvn}"
 #   with 1 GB the server spent most of a benchmark in full GCs.
 # SerialGC: the least GC overhead and memory on a 2-core machine.
 # TieredStopAtLevel=1 (C1 JIT only): ~40% less CPU to start, same request rate in tests.
-JAVA_OPTS="${SR2FHIR_FHIR_SERVER_JAVA_OPTS:--Xmx2g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError}"
-START_TIMEOUT="${SR2FHIR_FHIR_SERVER_START_TIMEOUT:-300}"
-STOP_TIMEOUT="${SR2FHIR_FHIR_SERVER_STOP_TIMEOUT:-30}"
+JAVA_OPTS="${TEST_FHIR_SERVER_JAVA_OPTS:--Xmx2g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError}"
+START_TIMEOUT="${TEST_FHIR_SERVER_START_TIMEOUT:-300}"
+STOP_TIMEOUT="${TEST_FHIR_SERVER_STOP_TIMEOUT:-30}"
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 

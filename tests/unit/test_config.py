@@ -102,8 +102,14 @@ def test_an_unwritable_data_folder_is_refused(tmp_path: Path) -> None:
 def test_a_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="environment variable SR2FHIR_WORKERS_COUNT"):
         load_config(env={"SR2FHIR_WORKERS_COUNT": "two"})
-    with pytest.raises(ConfigError, match="SR2FHIR_NOPE_X: names no known section"):
-        load_config(env={"SR2FHIR_NOPE_X": "1"})
+    with pytest.raises(ConfigError, match="SR2FHIR_DICOM_PROT: .*prot"):
+        load_config(env={"SR2FHIR_DICOM_PROT": "1"})
+
+
+def test_variables_of_other_tools_are_not_config() -> None:
+    """SR2FHIR_TEST_FHIR_URL, SR2FHIR_VALIDATOR_DIR ... name no section: they are ignored."""
+    config = load_config(env={"SR2FHIR_TEST_FHIR_URL": "http://x", "SR2FHIR_VALIDATOR_DIR": "/x"})
+    assert config == load_config(env={})
 
 
 def test_check_config_prints_the_effective_config_with_secrets_redacted(
