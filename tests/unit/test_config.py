@@ -102,7 +102,7 @@ def test_an_unwritable_data_folder_is_refused(tmp_path: Path) -> None:
 def test_a_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="environment variable SR2FHIR_WORKERS_COUNT"):
         load_config(env={"SR2FHIR_WORKERS_COUNT": "two"})
-    with pytest.raises(ConfigError, match="SR2FHIR_DICOM_PROT: .*prot"):
+    with pytest.raises(ConfigError, match=r"SR2FHIR_DICOM_PROT: .*prot"):
         load_config(env={"SR2FHIR_DICOM_PROT": "1"})
 
 
