@@ -25,6 +25,7 @@ from sr2fhir.mapping import MappingOptions
 
 ENV_PREFIX = "SR2FHIR_"
 SECRET_KEYS = frozenset({"auth_token"})
+SECRET_MAPPINGS = frozenset({"headers"})  # values redacted, names shown
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # DICOM AE: no backslash, <= 16 chars
 _UTC_OFFSET = re.compile(r"^[+-](0\d|1[0-4]):[0-5]\d$")
@@ -81,7 +82,7 @@ class WorkersConfig:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
-    """Where Bundles go: `outbox` (a folder) now; `fhir` in a later release."""
+    """Where Bundles go: `outbox` (a folder) or `fhir` (the server of the fhir section)."""
 
     sink: str = "outbox"
     outbox_dir: str | None = None
@@ -89,10 +90,18 @@ class DeliveryConfig:
 
 @dataclass(frozen=True, slots=True)
 class FhirConfig:
-    """The FHIR server (used once `delivery.sink: fhir` is implemented)."""
+    """The FHIR server the `fhir` sink delivers to, and how references are resolved there."""
 
     base_url: str | None = None
+    version: str = "R5"
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
     auth_token: str | None = None
+    unresolved_reference: str = "reference"
+    lookup_cache_ttl: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +243,9 @@ def _build(raw: dict[str, dict[str, tuple[Any, str]]], source: str) -> Config:
                 raise ConfigError(f"{src}: {name}.{key}: {problem}")
     config = Config(**sections)
     _check_folders(config, raw)
+    if config.delivery.sink == "fhir" and not config.fhir.base_url:
+        src = raw.get("delivery", {}).get("sink", (None, source))[1]
+        raise ConfigError(f"{src}: delivery.sink is fhir but fhir.base_url is not set")
     return config
 
 
@@ -329,10 +341,14 @@ def _check_offset(value: str) -> str | None:
     return None if _UTC_OFFSET.match(value) else "must look like +01:00 or -05:00"
 
 
-def _check_sink(value: str) -> str | None:
-    if value == "fhir":
-        return "the fhir sink is not implemented yet; use outbox"
-    return _one_of("outbox")(value)
+def _check_base_url(value: str | None) -> str | None:
+    if value is None or re.match(r"^https?://[^/\s]+", value):
+        return None
+    return "must be an http:// or https:// URL"
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
 
 
 _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
@@ -357,7 +373,15 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "lease": _positive,
         "nice": _check_nice,
     },
-    "delivery": {"sink": _check_sink},
+    "delivery": {"sink": _one_of("outbox", "fhir")},
+    "fhir": {
+        "base_url": _check_base_url,
+        "version": _one_of("R5", "R4"),
+        "connect_timeout": _positive,
+        "read_timeout": _positive,
+        "unresolved_reference": _one_of("reference", "fail"),
+        "lookup_cache_ttl": _not_negative,
+    },
     "mapping": {"default_utc_offset": _check_offset},
     "logging": {"level": _one_of(*LOG_LEVELS), "format": _one_of("text", "json")},
 }
@@ -401,7 +425,10 @@ def config_as_dict(config: Config, redact: bool = True) -> dict[str, Any]:
             value = getattr(section, f.name)
             if redact and f.name in SECRET_KEYS and value is not None:
                 value = "***"
-            values[f.name] = dict(value) if f.name == "issuer_systems" else _plain(value)
+            if redact and f.name in SECRET_MAPPINGS:
+                value = tuple((k, "***") for k, _ in value)
+            mapping = f.name in ("issuer_systems", "headers")
+            values[f.name] = dict(value) if mapping else _plain(value)
         if name == "delivery" and values["outbox_dir"] is None:
             values["outbox_dir"] = str(config.outbox_path)
         out[name] = values

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.config import Config, dump_config
+from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.scp import StorageScp
@@ -38,7 +39,9 @@ LEASE_CHECK_EVERY = 30.0
 
 
 def build_sink(config: Config) -> Sink:
-    """The configured sink (only the outbox folder exists so far)."""
+    """The configured sink: the outbox folder, or a FHIR server."""
+    if config.delivery.sink == "fhir":
+        return build_fhir_sink(config.fhir)
     return OutboxSink(config.outbox_path)
 
 

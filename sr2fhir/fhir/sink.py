@@ -12,10 +12,12 @@ import logging
 import time
 from typing import Any
 
+from sr2fhir.config import FhirConfig
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.client import FhirHttp
+from sr2fhir.fhir.client import FhirEndpoint, FhirHttp
 from sr2fhir.fhir.outcome import CONFLICT_STATUS, check_transaction_response
 from sr2fhir.fhir.resolve import ReferenceResolver
+from sr2fhir.mapping.r4 import to_r4
 from sr2fhir.spool import InstanceInfo
 
 log = logging.getLogger(__name__)
@@ -25,16 +27,23 @@ class FhirSink:
     """Delivers to a FHIR server; the receipt names the server and the number of entries."""
 
     def __init__(
-        self, http: FhirHttp, resolver: ReferenceResolver, conflict_pause: float = 0.5
+        self,
+        http: FhirHttp,
+        resolver: ReferenceResolver,
+        version: str = "R5",
+        conflict_pause: float = 0.5,
     ) -> None:
         self.http = http
         self.resolver = resolver
+        self.version = version
         self.conflict_pause = conflict_pause
 
     def recover(self) -> None:
         """Nothing to clean: an interrupted transaction either committed or did not."""
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+        if self.version == "R4":
+            bundle = to_r4(bundle)
         self.resolver.resolve_bundle(bundle)
         try:
             response = self.http.transaction(bundle)
@@ -46,3 +55,23 @@ class FhirSink:
             response = self.http.transaction(bundle)
         check_transaction_response(response, len(bundle["entry"]))
         return f"{self.http.base} ({len(bundle['entry'])} resources)"
+
+
+def build_fhir_sink(config: FhirConfig) -> FhirSink:
+    """The sink the `fhir` section describes (base_url is checked by the config loader)."""
+    headers = dict(config.headers)
+    if config.auth_token:
+        headers["Authorization"] = f"Bearer {config.auth_token}"
+    verify: bool | str = config.ca_bundle or config.verify_tls
+    endpoint = FhirEndpoint(
+        base_url=str(config.base_url),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        verify=verify,
+        headers=tuple(headers.items()),
+    )
+    http = FhirHttp(endpoint)
+    resolver = ReferenceResolver(
+        http, unresolved=config.unresolved_reference, ttl=config.lookup_cache_ttl
+    )
+    return FhirSink(http, resolver, config.version)

@@ -75,7 +75,12 @@ def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) 
         ("dicom:\n  ae_title: WAY_TOO_LONG_AE_TITLE\n", r"dicom.ae_title: must be 1-16"),
         ("workers:\n  count: 0\n", r"workers.count: must be greater than 0"),
         ("workers:\n  mode: fibers\n", r"workers.mode: must be one of process, thread"),
-        ("delivery:\n  sink: fhir\n", r"delivery.sink: the fhir sink is not implemented yet"),
+        (
+            "delivery:\n  sink: fhir\n",
+            r"sr2fhir.yaml: delivery.sink is fhir but fhir.base_url is not set",
+        ),
+        ("fhir:\n  base_url: ftp://x\n", r"sr2fhir.yaml: fhir.base_url: must be an http"),
+        ("fhir:\n  version: R3\n", r"fhir.version: must be one of R5, R4"),
         ("mapping:\n  default_utc_offset: CET\n", r"mapping.default_utc_offset: must look"),
         ("dicom:\n  allowed_callers: [{title: X}]\n", r"dicom.allowed_callers: each entry"),
         (
@@ -131,3 +136,11 @@ def test_a_config_error_exits_with_status_2(
     path = write(tmp_path, "dicom:\n  port: -1\n")
     assert main(["serve", "--config", str(path)]) == 2
     assert "dicom.port" in capsys.readouterr().err
+
+
+def test_header_values_are_redacted_but_their_names_shown(tmp_path: Path) -> None:
+    from sr2fhir.config import dump_config
+
+    path = write(tmp_path, "fhir:\n  headers: {X-Api-Key: s3cret-value}\n  auth_token: tok-123\n")
+    text = dump_config(load_config(path, env={}))
+    assert "X-Api-Key" in text and "s3cret-value" not in text and "tok-123" not in text
