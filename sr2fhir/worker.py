@@ -7,6 +7,7 @@ jitter. Whatever one report does, the loop goes on with the next.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable
@@ -127,7 +128,8 @@ class Worker:
         try:
             receipt = self.sink.deliver(bundle, job.instance)
         except PermanentDeliveryError as exc:
-            return self._give_up(job, f"delivery refused: {exc}")
+            outcome = json.dumps(exc.outcome) if exc.outcome else None
+            return self._give_up(job, f"delivery refused: {exc}", outcome)
         except TransientDeliveryError as exc:
             return self._retry(job, str(exc), exc.retry_after)
         except (DeliveryError, OSError) as exc:
@@ -141,8 +143,8 @@ class Worker:
         self._log_state(job, JobStatus.FAILED, f"rejected, quarantined: {reason}", logging.WARNING)
         return JobStatus.FAILED
 
-    def _give_up(self, job: Job, reason: str) -> JobStatus:
-        self.spool.give_up(job, short_error(reason))
+    def _give_up(self, job: Job, reason: str, outcome: str | None = None) -> JobStatus:
+        self.spool.give_up(job, short_error(reason), outcome)
         self._log_state(job, JobStatus.FAILED, reason, logging.WARNING)
         return JobStatus.FAILED
 

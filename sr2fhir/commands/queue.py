@@ -6,6 +6,7 @@ Safe while the gateway runs: each command is a few short transactions on the sam
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -128,7 +129,11 @@ def _describe(job: Job) -> str:
         ("file", job.file_key),
         ("last_error", job.last_error or "-"),
     ]
-    return "\n".join(f"{key + ':':<18}{value}" for key, value in lines)
+    text = "\n".join(f"{key + ':':<18}{value}" for key, value in lines)
+    if job.outcome:
+        outcome = json.dumps(json.loads(job.outcome), indent=2)
+        text += "\noutcome (the FHIR server's OperationOutcome):\n" + outcome
+    return text
 
 
 def _when(epoch: float) -> str:

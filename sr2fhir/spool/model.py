@@ -44,6 +44,7 @@ class Job:
     locked_by: str | None
     received_at: float
     updated_at: float
+    outcome: str | None = None  # the FHIR server's OperationOutcome (JSON) of a refusal
 
     @property
     def sop_instance_uid(self) -> str:
@@ -67,7 +68,9 @@ class JobStore(Protocol):
 
     def mark_done(self, job_id: int) -> None: ...
 
-    def mark_failed(self, job_id: int, error: str, file_key: str | None = None) -> None: ...
+    def mark_failed(
+        self, job_id: int, error: str, file_key: str | None = None, outcome: str | None = None
+    ) -> None: ...
 
     def schedule_retry(self, job_id: int, error: str, delay: float) -> Job: ...
 

@@ -84,9 +84,10 @@ class Spool:
         key = self.files.quarantine(job.file_key)
         self.jobs.mark_failed(job.id, reason, key)
 
-    def give_up(self, job: Job, reason: str) -> None:
-        """Delivery kept failing: FAILED, file kept in the spool for `queue retry`."""
-        self.jobs.mark_failed(job.id, reason)
+    def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
+        """Delivery failed for good: FAILED (with the server's OperationOutcome, if any),
+        file kept in the spool for `queue retry`."""
+        self.jobs.mark_failed(job.id, reason, outcome=outcome)
 
     def retry_later(self, job: Job, reason: str, delay: float) -> Job:
         updated = self.jobs.schedule_retry(job.id, reason, delay)

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     locked_by TEXT,
     locked_at REAL,
     received_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
@@ -40,7 +41,7 @@ CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
-    "next_attempt_at, last_error, locked_by, received_at, updated_at"
+    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome"
 )
 
 # The oldest due READY job whose instance is not being worked on right now (versions of one
@@ -101,6 +102,7 @@ class SqliteJobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(SCHEMA)
+            _add_outcome_column(self._db)
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot open job database {path}: {exc}") from exc
 
@@ -173,8 +175,10 @@ class SqliteJobStore:
     def mark_done(self, job_id: int) -> None:
         self._set_status(job_id, JobStatus.DONE, None)
 
-    def mark_failed(self, job_id: int, error: str, file_key: str | None = None) -> None:
-        self._set_status(job_id, JobStatus.FAILED, error, file_key)
+    def mark_failed(
+        self, job_id: int, error: str, file_key: str | None = None, outcome: str | None = None
+    ) -> None:
+        self._set_status(job_id, JobStatus.FAILED, error, file_key, outcome)
 
     def schedule_retry(self, job_id: int, error: str, delay: float) -> Job:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
@@ -202,13 +206,18 @@ class SqliteJobStore:
             return cursor.rowcount
 
     def _set_status(
-        self, job_id: int, status: JobStatus, error: str | None, file_key: str | None = None
+        self,
+        job_id: int,
+        status: JobStatus,
+        error: str | None,
+        file_key: str | None = None,
+        outcome: str | None = None,
     ) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key),"
-                " locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
-                (status.value, error, file_key, self._clock(), job_id),
+                " outcome = ?, locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
+                (status.value, error, file_key, outcome, self._clock(), job_id),
             )
 
     # ------------------------------------------------------------ operating
@@ -267,8 +276,29 @@ class SqliteJobStore:
             self._db.close()
 
 
+def _add_outcome_column(db: sqlite3.Connection) -> None:
+    """Databases made before the outcome column existed get it (kept FAILED answers)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    if "outcome" not in columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN outcome TEXT")
+
+
 def _job(row: tuple[Any, ...]) -> Job:
-    (id_, status, sop_class, sop_instance, ae, key, attempts, due, error, owner, got, upd) = row
+    (
+        id_,
+        status,
+        sop_class,
+        sop_instance,
+        ae,
+        key,
+        attempts,
+        due,
+        error,
+        owner,
+        got,
+        upd,
+        outcome,
+    ) = row
     return Job(
         id=id_,
         status=JobStatus(status),
@@ -280,6 +310,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         locked_by=owner,
         received_at=got,
         updated_at=upd,
+        outcome=outcome,
     )
 
 

@@ -63,6 +63,45 @@ def test_show_gives_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert queue(tmp_path, capsys, "show", "999")[0] == 1
 
 
+def test_show_prints_the_fhir_servers_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spool = open_spool(tmp_path)
+    job_id = spool.receive(b"DICM-ish", InstanceInfo(SR, "1.2.3.9", "CT1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+    outcome = '{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "HAPI-0450"}]}'
+    spool.give_up(job, "delivery refused: transaction: HTTP 400", outcome)
+    spool.close()
+    code, out = queue(tmp_path, capsys, "show", str(job_id))
+    assert code == 0
+    assert "outcome (the FHIR server's OperationOutcome):" in out and "HAPI-0450" in out
+
+
+def test_an_old_job_database_gains_the_outcome_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "old.sqlite3")
+    db.executescript(
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, status TEXT NOT NULL,"
+        " sop_class_uid TEXT NOT NULL, sop_instance_uid TEXT NOT NULL, calling_ae TEXT NOT NULL,"
+        " file_key TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at REAL NOT NULL, last_error TEXT, locked_by TEXT, locked_at REAL,"
+        " received_at REAL NOT NULL, updated_at REAL NOT NULL);"
+    )
+    db.close()
+    from sr2fhir.spool.sqlite_jobs import SqliteJobStore
+
+    store = SqliteJobStore(tmp_path / "old.sqlite3")
+    store.enqueue(InstanceInfo(SR, "1.2.3.10", "CT1"), "files/x")
+    job = store.claim("w")
+    assert job is not None
+    store.mark_failed(job.id, "refused", outcome="{}")
+    failed = store.get(job.id)
+    assert failed is not None and failed.outcome == "{}"
+    store.close()
+
+
 def test_retry_runs_a_failed_job_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     done, failed, _ = filled_spool(tmp_path)
     assert queue(tmp_path, capsys, "retry", str(done))[0] == 1  # only FAILED jobs

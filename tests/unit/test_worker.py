@@ -165,6 +165,18 @@ def test_a_permanent_refusal_fails_without_retry(spool: Spool, tmp_path: Path) -
     assert job.last_error == "delivery refused: 422 unprocessable"
 
 
+def test_a_permanent_refusal_keeps_the_servers_operation_outcome(
+    spool: Spool, tmp_path: Path
+) -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+    job_id, _ = enqueue(spool, 9)
+    sink = FlakySink(tmp_path / "o", PermanentDeliveryError("HTTP 400", outcome, 400))
+    worker(spool, sink).run_once()
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.outcome is not None and json.loads(job.outcome) == outcome
+
+
 def test_retry_after_is_honoured_and_backoff_is_capped() -> None:
     policy = RetryPolicy(max_attempts=20, initial=2.0, cap=60.0)
     assert policy.delay(1, None, lambda: 0.0) == 1.0
