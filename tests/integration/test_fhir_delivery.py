@@ -1,0 +1,236 @@
+"""Delivery to a real FHIR server (HAPI FHIR, tests/fhir-server): end to end from dcmtk
+storescu through `sr2fhir serve`, reference resolution, idempotency, outage, refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sr2fhir.cli import main
+from sr2fhir.config import load_config
+from sr2fhir.fhir.sink import build_fhir_sink
+from sr2fhir.mapping import convert_dataset
+from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
+from sr2fhir.worker import Worker, make_converter
+from tests import srfactory
+from tests.integration.fhir_peer import IG, FhirServer, TcpProxy, fhir_base, unique_report
+from tests.integration.peers import GatewayProcess, running_gateway, storescu, wait_until
+
+pytestmark = pytest.mark.integration
+
+MRN = "http://test-hospital.example/mrn"  # the factory's Issuer of Patient ID Qualifier
+ACSN = "http://test-hospital.example/acsn"
+FAST_RETRIES = {"SR2FHIR_WORKERS_BACKOFF_INITIAL": "0.2", "SR2FHIR_WORKERS_BACKOFF_MAX": "1.0"}
+
+
+@pytest.fixture(scope="module")
+def server() -> FhirServer:
+    return FhirServer(fhir_base())
+
+
+def _fhir_env(base: str) -> dict[str, str]:
+    return {"SR2FHIR_DELIVERY_SINK": "fhir", "SR2FHIR_FHIR_BASE_URL": base, **FAST_RETRIES}
+
+
+def _job_counts(gateway: GatewayProcess) -> Counter[str]:
+    command = [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(gateway.data_dir)]
+    out = subprocess.run([*command, "status"], capture_output=True, text=True, check=True).stdout
+    return Counter({line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line})
+
+
+def _wait_done(gateway: GatewayProcess, done: int, timeout: float = 240) -> None:
+    def finished() -> bool:
+        counts = _job_counts(gateway)
+        assert counts["FAILED"] == 0, gateway.log_text()[-3000:]
+        return counts["DONE"] >= done
+
+    wait_until(finished, timeout, f"{done} jobs delivered", every=0.5)
+
+
+def _write(folder: Path, datasets: list[Any]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, ds in enumerate(datasets):
+        path = folder / f"sr-{n}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _expected(datasets: list[Any]) -> Counter[str]:
+    """What our own mapping makes of the reports: resources per IG profile and per type."""
+    found: Counter[str] = Counter()
+    for ds in datasets:
+        for entry in convert_dataset(ds)["entry"]:
+            resource = entry["resource"]
+            found[resource["meta"]["profile"][0]] += 1
+            found[resource["resourceType"]] += 1
+    return found
+
+
+@pytest.fixture
+def patient(server: FhirServer) -> tuple[str, str]:
+    """A Patient that exists on the server: (patient id value, Patient/<id>)."""
+    value = f"PHI-PATIENT-{uuid.uuid4().hex[:12]}"
+    return value, server.patient(MRN, value)
+
+
+def test_end_to_end_storescu_gateway_hapi_then_resending_creates_no_duplicates(
+    server: FhirServer, patient: tuple[str, str], tmp_path: Path
+) -> None:
+    patient_id, subject = patient
+    study_uid = f"2.25.{uuid.uuid4().int}"
+    study = server.imaging_study(study_uid, subject)
+    datasets = [
+        unique_report(srfactory.planar_report, patient_id, study_uid),
+        srfactory.as_sop_class(
+            unique_report(srfactory.volumetric_report, patient_id, study_uid), "comprehensive3d"
+        ),
+    ]
+    files = _write(tmp_path / "in", datasets)
+    expected = _expected(datasets)
+    with running_gateway(tmp_path / "data", env=_fhir_env(server.base)) as gateway:
+        sent = storescu(gateway.port, files)
+        assert sent.returncode == 0, sent.stderr
+        _wait_done(gateway, len(files))
+
+        observations = server.count("Observation", subject=subject)
+        for profile in (
+            "imaging-measurement-group",
+            "imaging-measurement",
+            "imaging-qualitative-evaluation",
+        ):
+            got = server.count("Observation", subject=subject, _profile=IG + profile)
+            assert got == expected[IG + profile], profile
+        selections = sum(n for p, n in expected.items() if "ImagingSelection" in p) or sum(
+            n
+            for p, n in expected.items()
+            if p.rsplit("/", 1)[1]
+            not in {
+                "imaging-measurement-group",
+                "imaging-measurement",
+                "imaging-qualitative-evaluation",
+                "dicom-general-equipment",
+                "algorithm-identification",
+                "dicom-sr-finding-site",
+                "derived-imaging-measurement",
+                "dicom-participant-device",
+            }
+        )
+        assert server.count("ImagingSelection", subject=subject) == selections
+        assert (
+            server.count("BodyStructure", patient=subject) == expected[IG + "dicom-sr-finding-site"]
+        )
+        device_uid = str(datasets[0].DeviceUID)
+        assert server.count("Device", identifier=f"urn:dicom:uid|urn:oid:{device_uid}") == 1
+        # every Observation of the study is found through it (partOf resolved to the study)
+        assert server.count("Observation", **{"part-of": study}) == observations
+        group_id = _group_id(datasets[0])
+        group = server.read(f"Observation/{group_id}")
+        assert group["subject"]["reference"] == subject
+        for member in group["hasMember"]:
+            assert server.read(member["reference"])["resourceType"] == "Observation"
+
+        for _ in range(2):  # the same SRs twice more: updates, never new resources
+            assert storescu(gateway.port, files).returncode == 0
+        _wait_done(gateway, 3 * len(files))
+        assert server.count("Observation", subject=subject) == observations
+        assert server.count("ImagingSelection", subject=subject) == selections
+        assert server.count("Device", identifier=f"urn:dicom:uid|urn:oid:{device_uid}") == 1
+
+
+def _group_id(ds: Any) -> str:
+    bundle = convert_dataset(ds)
+    group = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["meta"]["profile"] == [IG + "imaging-measurement-group"]
+    )
+    return str(group["id"])
+
+
+def test_references_are_literal_when_found_and_logical_when_not(
+    server: FhirServer, patient: tuple[str, str], tmp_path: Path
+) -> None:
+    patient_id, subject = patient
+    study_uid = f"2.25.{uuid.uuid4().int}"
+    accession = f"ACC-{uuid.uuid4().hex[:8]}"
+    request = server.service_request(ACSN, accession, subject)
+    ds = unique_report(srfactory.qualifier_report, patient_id, study_uid)
+    ds.AccessionNumber = accession
+    config = load_config(env={"SR2FHIR_FHIR_BASE_URL": server.base})
+    sink = build_fhir_sink(config.fhir)
+    bundle = convert_dataset(ds)
+    sink.deliver(bundle, None)  # type: ignore[arg-type]
+    stored = server.read(f"Observation/{_group_id(ds)}")
+    assert stored["subject"]["reference"] == subject
+    assert stored["basedOn"][0]["reference"] == request
+    assert "reference" not in stored["partOf"][0]  # no such ImagingStudy: logical
+    assert stored["partOf"][0]["identifier"]["value"] == f"urn:oid:{study_uid}"
+
+    stranger = unique_report(srfactory.qualifier_report, f"UNKNOWN-{uuid.uuid4().hex}", study_uid)
+    sink.deliver(convert_dataset(stranger), None)  # type: ignore[arg-type]
+    logical = server.read(f"Observation/{_group_id(stranger)}")
+    assert "reference" not in logical["subject"]
+    assert logical["subject"]["identifier"]["system"] == MRN
+
+
+def test_an_outage_delays_but_loses_nothing(
+    server: FhirServer, patient: tuple[str, str], tmp_path: Path
+) -> None:
+    patient_id, subject = patient
+    study_uid = f"2.25.{uuid.uuid4().int}"
+    datasets = [unique_report(srfactory.qualifier_report, patient_id, study_uid) for _ in range(3)]
+    files = _write(tmp_path / "in", datasets)
+    proxy = TcpProxy(server.base)  # not started: the server is unreachable
+    try:
+        with running_gateway(tmp_path / "data", env=_fhir_env(proxy.base)) as gateway:
+            sent = storescu(gateway.port, files)
+            assert sent.returncode == 0, sent.stderr  # acknowledged although FHIR is down
+
+            def retried() -> bool:
+                return "retry in" in gateway.log_text()
+
+            wait_until(retried, 60, "a failed delivery attempt", every=0.2)
+            assert _job_counts(gateway)["DONE"] == 0
+            proxy.start()
+            _wait_done(gateway, len(files))
+        groups = server.count(
+            "Observation", subject=subject, _profile=IG + "imaging-measurement-group"
+        )
+        assert groups == len(files)  # each SR exactly once
+    finally:
+        proxy.stop()
+
+
+def test_a_refused_bundle_fails_with_the_servers_outcome_in_queue_show(
+    server: FhirServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    spool = open_spool(data_dir)
+    ds = unique_report(srfactory.qualifier_report, "PHI-PATIENT-4711", f"2.25.{uuid.uuid4().int}")
+    instance = InstanceInfo(str(ds.SOPClassUID), str(ds.SOPInstanceUID), "TESTSCU")
+    job_id = spool.receive(srfactory.to_bytes(ds), instance)
+    convert = make_converter(load_config(env={}).mapping.options())
+
+    def broken(data: bytes) -> dict[str, Any]:
+        bundle = convert(data)
+        bundle["entry"][-1]["resource"]["status"] = "not-a-status"  # HAPI refuses this
+        return bundle
+
+    sink = build_fhir_sink(load_config(env={"SR2FHIR_FHIR_BASE_URL": server.base}).fhir)
+    assert Worker(spool, broken, sink, "test-worker").run_once()
+    job = spool.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.outcome and json.loads(job.outcome)["resourceType"] == "OperationOutcome"
+    spool.close()
+    assert main(["queue", "--data-dir", str(data_dir), "show", str(job_id)]) == 0
+    out = capsys.readouterr().out
+    assert "outcome (the FHIR server's OperationOutcome)" in out and "not-a-status" in out
