@@ -6,13 +6,22 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sr2fhir.errors import MappingError, SrParseError
-from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_file
+from sr2fhir.config import load_config
+from sr2fhir.errors import (
+    MappingError,
+    PermanentDeliveryError,
+    SrParseError,
+    TransientDeliveryError,
+)
+from sr2fhir.fhir.sink import FhirSink, build_fhir_sink
+from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_file
+from sr2fhir.spool import InstanceInfo
 from sr2fhir.validation import BundleValidator, find_validator
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -35,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check every Bundle with the HL7 FHIR validator (or, without Java, a structural "
         "R5 check) and report what is not conformant; exit 1 if anything is",
     )
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="send every Bundle to the FHIR server of the configuration (one-shot backfill)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML configuration (fhir, mapping)")
     parser.set_defaults(handler=run)
 
 
@@ -45,29 +60,53 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"sr2fhir convert: no such file or folder: {missing[0]}", file=sys.stderr)
         return EXIT_USAGE
-    if out is None and (len(paths) != 1 or paths[0].is_dir()):
+    if out is None and not args.push and (len(paths) != 1 or paths[0].is_dir()):
         print("sr2fhir convert: --out DIR is needed for folders or several files", file=sys.stderr)
         return EXIT_USAGE
+    config = load_config(args.config)
+    if args.push and not config.fhir.base_url:
+        print(
+            "sr2fhir convert: --push needs fhir.base_url (--config FILE or SR2FHIR_FHIR_BASE_URL)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    options = config.mapping.options()
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
-    if out is None:
-        return _convert_to_stdout(files[0], validator)
-    out.mkdir(parents=True, exist_ok=True)
+    if out is None and not args.push:
+        return _convert_to_stdout(files[0], options, validator)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    pusher = Pusher(build_fhir_sink(config.fhir), str(config.fhir.base_url)) if args.push else None
     progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
     rejected = 0
-    converted: dict[str, dict[str, Any]] = {}
+    held: dict[str, Converted] = {}  # kept only to validate them all in one run
     for n, path in enumerate(files, start=1):
-        result = _convert(path)
+        result = _convert(path, options)
         if result is None:
             rejected += 1
         else:
-            write_atomically(out / f"{result.sop_instance_uid}.json", bundle_to_json(result.bundle))
-            converted[str(path)] = result.bundle
+            if out is not None:
+                data = bundle_to_json(result.bundle)
+                write_atomically(out / f"{result.sop_instance_uid}.json", data)
+            if validator is not None:
+                held[str(path)] = result
+            elif pusher is not None:
+                pusher.push(str(path), result)
         if progress is not None:
             progress.update(n)
     if progress is not None:
         progress.finish(len(files) - rejected, rejected)
-    failed = validator is not None and not report_validation(validator, converted)
+    nonconformant: set[str] = set()
+    if validator is not None:
+        nonconformant = report_validation(validator, {k: v.bundle for k, v in held.items()})
+        if pusher is not None:
+            for name, result in held.items():
+                if name not in nonconformant:
+                    pusher.push(name, result)
+    if pusher is not None:
+        pusher.summary(skipped=rejected + len(nonconformant))
+    failed = bool(nonconformant) or (pusher is not None and pusher.failed > 0)
     return EXIT_REJECTED if rejected or failed else EXIT_OK
 
 
@@ -85,11 +124,11 @@ class Converted:
     bundle: dict[str, Any]
 
 
-def _convert(path: Path) -> Converted | None:
+def _convert(path: Path, options: MappingOptions) -> Converted | None:
     """The Bundle, or None after one line on stderr naming the file and the reason."""
     try:
         ds = read_sr_file(path)
-        bundle = convert_dataset(ds)
+        bundle = convert_dataset(ds, options)
     except (SrParseError, MappingError) as exc:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
@@ -97,28 +136,31 @@ def _convert(path: Path) -> Converted | None:
     return Converted(str(ds.SOPInstanceUID), bundle)
 
 
-def _convert_to_stdout(path: Path, validator: BundleValidator | None) -> int:
-    result = _convert(path)
+def _convert_to_stdout(
+    path: Path, options: MappingOptions, validator: BundleValidator | None
+) -> int:
+    result = _convert(path, options)
     if result is None:
         return EXIT_REJECTED
     sys.stdout.buffer.write(bundle_to_json(result.bundle, indent=2))
     sys.stdout.flush()
-    if validator is not None and not report_validation(validator, {str(path): result.bundle}):
+    if validator is not None and report_validation(validator, {str(path): result.bundle}):
         return EXIT_REJECTED
     return EXIT_OK
 
 
-def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, Any]]) -> bool:
-    """One line per non-conformant file and a summary on stderr; True when all conform."""
+def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, Any]]) -> set[str]:
+    """One line per non-conformant file and a summary on stderr; the non-conformant names."""
     if not bundles:
-        return True
+        return set()
     findings = validator.validate(bundles)
-    bad = known = 0
+    bad: set[str] = set()
+    known = 0
     for name, found in findings.items():
         errors = [f for f in found if f.known_defect is None]
         known += len(found) - len(errors)
         if errors:
-            bad += 1
+            bad.add(name)
             print(
                 f"{name}: not conformant: {len(errors)} error(s), first: "
                 f"{errors[0].resource}: {errors[0].message[:200]}",
@@ -126,7 +168,7 @@ def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, A
             )
     print(
         f"validated {len(bundles)} Bundle(s) with {validator.description}: "
-        f"{len(bundles) - bad} conformant, {bad} not"
+        f"{len(bundles) - len(bad)} conformant, {len(bad)} not"
         + (
             f" ({known} error(s) from known IG defects ignored, see docs/conformance.md)"
             if known
@@ -134,7 +176,44 @@ def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, A
         ),
         file=sys.stderr,
     )
-    return bad == 0
+    return bad
+
+
+class Pusher:
+    """`--push`: deliver each Bundle (a few tries for transient errors), count the outcome."""
+
+    def __init__(self, sink: FhirSink, base_url: str, tries: int = 3, pause: float = 2.0) -> None:
+        self.sink = sink
+        self.base_url = base_url
+        self.tries = tries
+        self.pause = pause
+        self.sent = self.failed = 0
+
+    def push(self, name: str, result: Converted) -> None:
+        instance = InstanceInfo("", result.sop_instance_uid, "convert")
+        for attempt in range(1, self.tries + 1):
+            try:
+                self.sink.deliver(result.bundle, instance)
+            except TransientDeliveryError as exc:
+                if attempt < self.tries:
+                    time.sleep(max(self.pause * attempt, exc.retry_after or 0.0))
+                    continue
+                self._fail(name, str(exc))
+            except PermanentDeliveryError as exc:
+                self._fail(name, str(exc))
+            else:
+                self.sent += 1
+            return
+
+    def _fail(self, name: str, reason: str) -> None:
+        self.failed += 1
+        print(f"{name}: not sent: {reason}", file=sys.stderr)
+
+    def summary(self, skipped: int) -> None:
+        print(
+            f"pushed to {self.base_url}: sent {self.sent}, failed {self.failed}, skipped {skipped}",
+            file=sys.stderr,
+        )
 
 
 def write_atomically(target: Path, data: bytes) -> None:

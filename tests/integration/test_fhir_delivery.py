@@ -234,3 +234,25 @@ def test_a_refused_bundle_fails_with_the_servers_outcome_in_queue_show(
     assert main(["queue", "--data-dir", str(data_dir), "show", str(job_id)]) == 0
     out = capsys.readouterr().out
     assert "outcome (the FHIR server's OperationOutcome)" in out and "not-a-status" in out
+
+
+def test_convert_push_backfills_a_folder_with_a_summary(
+    server: FhirServer,
+    patient: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    patient_id, subject = patient
+    study_uid = f"2.25.{uuid.uuid4().int}"
+    datasets = [unique_report(srfactory.qualifier_report, patient_id, study_uid) for _ in range(2)]
+    folder = tmp_path / "backfill"
+    _write(folder, datasets)
+    (folder / "ct.dcm").write_bytes(srfactory.ct_image_bytes())
+    monkeypatch.setenv("SR2FHIR_FHIR_BASE_URL", server.base)
+    assert main(["convert", str(folder), "--push"]) == 1  # the CT image is not an SR
+    err = capsys.readouterr().err
+    assert f"pushed to {server.base}: sent 2, failed 0, skipped 1" in err
+    assert "ct.dcm: rejected: not an SR" in err
+    groups = server.count("Observation", subject=subject, _profile=IG + "imaging-measurement-group")
+    assert groups == 2

@@ -131,8 +131,8 @@ def test_validate_fails_on_a_non_conformant_bundle(
 ) -> None:
     import sr2fhir.commands.convert as command
 
-    def broken(ds: object) -> dict[str, object]:
-        bundle = convert_dataset(ds)  # type: ignore[arg-type]
+    def broken(ds: object, options: object) -> dict[str, object]:
+        bundle = convert_dataset(ds, options)  # type: ignore[arg-type]
         bundle["entry"][0]["resource"]["status"] = ["not", "a", "code"]
         return bundle
 
@@ -143,3 +143,11 @@ def test_validate_fails_on_a_non_conformant_bundle(
     assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 1
     err = capsys.readouterr().err
     assert f"{path}: not conformant: " in err and "0 conformant, 1 not" in err
+
+
+def test_push_without_a_fhir_server_is_a_usage_error(
+    mixed_folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SR2FHIR_FHIR_BASE_URL", raising=False)
+    assert main(["convert", str(mixed_folder), "--push"]) == 2
+    assert "--push needs fhir.base_url" in capsys.readouterr().err
