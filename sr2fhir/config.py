@@ -86,6 +86,7 @@ class DeliveryConfig:
 
     sink: str = "outbox"
     outbox_dir: str | None = None
+    validate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +112,14 @@ class MappingConfig:
     default_patient_id_system: str | None = None
     issuer_systems: tuple[tuple[str, str], ...] = ()
     default_utc_offset: str = "+00:00"
+    provenance: bool = False
 
     def options(self) -> MappingOptions:
         return MappingOptions(
             default_patient_id_system=self.default_patient_id_system,
             issuer_systems=self.issuer_systems,
             default_utc_offset=self.default_utc_offset,
+            provenance=self.provenance,
         )
 
 

@@ -25,6 +25,7 @@ from sr2fhir.mapping import MappingOptions
 from sr2fhir.scp import StorageScp
 from sr2fhir.sinks import OutboxSink, Sink
 from sr2fhir.spool import Spool, open_spool
+from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import Converter, RetryPolicy, StopFlag, Worker, make_converter
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,12 @@ def build_sink(config: Config) -> Sink:
 def build_worker(
     config: Config, spool: Spool, worker_id: str, converter_factory: ConverterFactory
 ) -> Worker:
+    convert = converter_factory(config.mapping.options())
+    if config.delivery.validate:
+        convert = validating_converter(convert, StructuralValidator())
     return Worker(
         spool,
-        converter_factory(config.mapping.options()),
+        convert,
         build_sink(config),
         worker_id,
         RetryPolicy.from_config(config.workers),
@@ -178,6 +182,10 @@ class Gateway:
 
     def start(self) -> None:
         log.info("effective configuration:\n%s", dump_config(self.config).rstrip())
+        if self.config.delivery.validate:  # fails here, not in every worker, without the package
+            log.info(
+                "every Bundle is checked before delivery with %s", StructuralValidator().description
+            )
         self.spool = open_spool(
             self.config.spool.path, self.config.spool.db_timeout, exclusive=True
         )

@@ -12,12 +12,13 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from sr2fhir.errors import ConfigError
+from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import bundle_to_json
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -95,6 +96,14 @@ class StructuralValidator:
 
     description = "an in-process structural R5 check (fhir.resources; no profiles)"
 
+    def __init__(self) -> None:
+        try:
+            import fhir.resources  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "the structural FHIR check needs fhir.resources: pip install 'sr2fhir[validate]'"
+            ) from None
+
     def validate(self, bundles: dict[str, dict[str, Any]]) -> dict[str, list[Finding]]:
         from fhir.resources import get_fhir_model_class
         from pydantic import ValidationError
@@ -112,6 +121,27 @@ class StructuralValidator:
                         where = ".".join(str(p) for p in error["loc"])
                         findings.append(Finding(label, f"{where}: {error['msg']}"))
         return found
+
+
+Converter = Callable[[bytes], dict[str, Any]]
+
+
+def validating_converter(convert: Converter, validator: BundleValidator) -> Converter:
+    """`delivery.validate`: a Bundle with errors fails its job (MappingError) before delivery."""
+
+    def checked(data: bytes) -> dict[str, Any]:
+        bundle = convert(data)
+        findings = validator.validate({"bundle": bundle})["bundle"]
+        errors = [f for f in findings if f.known_defect is None]
+        if errors:
+            first = errors[0]
+            raise MappingError(
+                f"not conformant ({len(errors)} error(s), {validator.description}): "
+                f"{first.resource}: {first.message[:200]}"
+            )
+        return bundle
+
+    return checked
 
 
 def _load_hl7_module(validator_dir: Path) -> ModuleType | None:
@@ -135,10 +165,9 @@ def find_validator() -> BundleValidator:
     if module is not None and ig_dir.is_dir():
         return Hl7Validator(module, ig_dir)
     try:
-        import fhir.resources  # noqa: F401
-    except ImportError:
+        return StructuralValidator()
+    except ConfigError:
         raise ConfigError(
             "no validator available: run tools/validator/setup.sh (HL7 validator, needs Java "
             f"and the IG in {IG_DIR_ENV}) or pip install 'sr2fhir[validate]'"
         ) from None
-    return StructuralValidator()

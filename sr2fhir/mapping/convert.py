@@ -28,6 +28,7 @@ from sr2fhir.mapping.observations import (
     build_imaging_qualitative_evaluation,
 )
 from sr2fhir.mapping.options import MappingOptions
+from sr2fhir.mapping.provenance import build_provenance
 from sr2fhir.mapping.references import build_report_references
 from sr2fhir.mapping.report import (
     MeasurementReport,
@@ -101,7 +102,10 @@ def convert_dataset(
         build_imaging_qualitative_evaluation(ctx, evaluation, NO_GROUP, devices)
     for derived in report.derived:
         build_derived_imaging_measurement(ctx, derived, devices)
-    return build_transaction_bundle(header, [e.resource for e in ctx.entries.values()])
+    resources = [e.resource for e in ctx.entries.values()]
+    if options.provenance:
+        resources.append(build_provenance(header, resources, ctx.document_time.instant))
+    return build_transaction_bundle(header, resources)
 
 
 def _status(header: DocumentHeader) -> str:

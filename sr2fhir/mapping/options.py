@@ -14,8 +14,10 @@ class MappingOptions:
     issuer_systems: Issuer of Patient ID / Local Namespace Entity ID -> Identifier.system.
     default_utc_offset: the offset ("+01:00") for DICOM times that carry none; FHIR instants
         and dateTimes with a time need one.
+    provenance: add a Provenance to each Bundle (targets: every resource; entity: the SR).
     """
 
     default_patient_id_system: str | None = None
     issuer_systems: tuple[tuple[str, str], ...] = ()
     default_utc_offset: str = "+00:00"
+    provenance: bool = False

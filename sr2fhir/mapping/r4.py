@@ -96,7 +96,12 @@ def _move_first(resource: dict[str, Any], key: str, after: tuple[str, ...]) -> N
     resource.update(tail)
 
 
+def _provenance(resource: dict[str, Any], dropped: set[str]) -> None:
+    resource["target"] = [t for t in resource["target"] if t.get("reference") not in dropped]
+
+
 _CONVERTERS = {
+    "Provenance": _provenance,
     "Observation": _observation,
     "Device": _device,
     "BodyStructure": _body_structure,

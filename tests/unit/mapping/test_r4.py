@@ -62,3 +62,13 @@ def test_r5_input_is_left_unchanged() -> None:
     before = str(r5)
     to_r4(r5)
     assert str(r5) == before
+
+
+def test_provenance_targets_follow_the_dropped_selections() -> None:
+    from sr2fhir.mapping import MappingOptions
+
+    r4 = to_r4(convert_dataset(ALL_GOOD["volumetric"](), MappingOptions(provenance=True)))
+    provenance = r4["entry"][-1]["resource"]
+    urls = {e["fullUrl"] for e in r4["entry"]}
+    assert provenance["resourceType"] == "Provenance"
+    assert {t["reference"] for t in provenance["target"]} == urls - {r4["entry"][-1]["fullUrl"]}

@@ -411,3 +411,18 @@ def test_patient_identifier_system_from_the_issuer(
     identifier = resources(bundle, "imaging-measurement")[0]["subject"]["identifier"]
     assert identifier.get("system") == expected
     assert identifier["value"] == "PHI-PATIENT-4711"
+
+
+def test_provenance_is_optional_and_targets_every_resource() -> None:
+    from sr2fhir.mapping.options import MappingOptions
+
+    ds = factory.qualifier_report()
+    assert all(r["resourceType"] != "Provenance" for r in resources(convert_dataset(ds)))
+    bundle = convert_dataset(ds, MappingOptions(provenance=True))
+    provenance = bundle["entry"][-1]["resource"]
+    assert provenance["resourceType"] == "Provenance"
+    others = {e["fullUrl"] for e in bundle["entry"][:-1]}
+    assert {t["reference"] for t in provenance["target"]} == others
+    what = provenance["entity"][0]["what"]["identifier"]
+    assert what == {"system": "urn:dicom:uid", "value": f"urn:oid:{ds.SOPInstanceUID}"}
+    assert provenance["recorded"] == resources(bundle, "imaging-measurement")[0]["issued"]
