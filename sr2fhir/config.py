@@ -130,6 +130,14 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """The append-only audit trail (JSON lines, one file per UTC day)."""
+
+    enabled: bool = True
+    dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole effective configuration of one gateway."""
 
@@ -140,11 +148,17 @@ class Config:
     fhir: FhirConfig = field(default_factory=FhirConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def outbox_path(self) -> Path:
         outbox = self.delivery.outbox_dir
         return Path(outbox) if outbox is not None else self.spool.path / "outbox"
+
+    @property
+    def audit_path(self) -> Path:
+        folder = self.audit.dir
+        return Path(folder) if folder is not None else self.spool.path / "audit"
 
 
 SECTIONS: dict[str, Any] = typing.get_type_hints(Config)
@@ -394,6 +408,8 @@ def _check_folders(config: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -
     folders = [("spool", "data_dir", config.spool.path)]
     if config.delivery.outbox_dir is not None:  # else it lives inside data_dir
         folders.append(("delivery", "outbox_dir", config.outbox_path))
+    if config.audit.enabled and config.audit.dir is not None:
+        folders.append(("audit", "dir", config.audit_path))
     for section, key, path in folders:
         problem = _folder_problem(path)
         if problem:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sr2fhir.audit import AuditLog
 from sr2fhir.config import Config, dump_config
 from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
@@ -58,7 +59,12 @@ def build_worker(
         build_sink(config),
         worker_id,
         RetryPolicy.from_config(config.workers),
+        audit=build_audit(config),
     )
+
+
+def build_audit(config: Config) -> AuditLog | None:
+    return AuditLog(config.audit_path) if config.audit.enabled else None
 
 
 def run_worker_process(

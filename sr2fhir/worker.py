@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sr2fhir.audit import AuditLog, AuditValue
 from sr2fhir.config import WorkersConfig
 from sr2fhir.errors import (
     DeliveryError,
@@ -79,6 +80,7 @@ class Worker:
         worker_id: str,
         policy: RetryPolicy | None = None,
         rng: Callable[[], float] = random.random,
+        audit: AuditLog | None = None,
     ) -> None:
         self.spool = spool
         self.convert = convert
@@ -86,6 +88,7 @@ class Worker:
         self.worker_id = worker_id
         self.policy = policy or RetryPolicy()
         self._rng = rng
+        self.audit = audit
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
@@ -136,17 +139,34 @@ class Worker:
             return self._retry(job, f"{type(exc).__name__}: {exc}", None)
         self.spool.finish(job)
         self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
+        self._audit(job, "delivered", sink=receipt, resources=_resource_urls(bundle))
         return JobStatus.DONE
 
     def _reject(self, job: Job, reason: str) -> JobStatus:
         self.spool.reject(job, reason)
         self._log_state(job, JobStatus.FAILED, f"rejected, quarantined: {reason}", logging.WARNING)
+        self._audit(job, "failed", reason=reason)
         return JobStatus.FAILED
 
     def _give_up(self, job: Job, reason: str, outcome: str | None = None) -> JobStatus:
         self.spool.give_up(job, short_error(reason), outcome)
         self._log_state(job, JobStatus.FAILED, reason, logging.WARNING)
+        self._audit(job, "failed", reason=short_error(reason))
         return JobStatus.FAILED
+
+    def _audit(self, job: Job, event: str, **fields: AuditValue) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(
+                event,
+                job_id=job.id,
+                sop_instance_uid=job.sop_instance_uid,
+                calling_ae=job.instance.calling_ae,
+                **fields,
+            )
+        except OSError as exc:  # the job's state is already recorded; say so loudly
+            log.error("job %d: audit trail not written: %s", job.id, exc.strerror or exc)
 
     def _retry(self, job: Job, reason: str, retry_after: float | None) -> JobStatus:
         if job.attempts >= self.policy.max_attempts:
@@ -173,6 +193,11 @@ class Worker:
             self.worker_id,
             short_error(detail, 300),
         )
+
+
+def _resource_urls(bundle: dict[str, Any]) -> list[str]:
+    """`Type/id` of every resource of the transaction."""
+    return [str(e.get("request", {}).get("url", "")) for e in bundle.get("entry", [])]
 
 
 def _describe_rejection(exc: SrParseError | MappingError) -> str:
