@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import socket
 import threading
 import uuid
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import requests
 from pydicom.dataset import Dataset
 
@@ -20,7 +22,21 @@ from tests.integration.test_hapi_harness import HEADERS, TIMEOUT, fhir_base
 Json = dict[str, Any]
 IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
 
-__all__ = ["FhirServer", "TcpProxy", "fhir_base", "unique_report"]
+__all__ = ["FhirServer", "TcpProxy", "fhir_base", "fhir_base_r4", "unique_report"]
+
+R4_URL_VARIABLE = "SR2FHIR_TEST_FHIR_R4_URL"
+
+
+def fhir_base_r4() -> str:
+    """The R4 test server (`TEST_FHIR_SERVER_STATE=tests/fhir-server/.run-r4
+    tests/fhir-server/run.sh start --fhir-version R4`); fail without it in CI, skip elsewhere."""
+    url = os.environ.get(R4_URL_VARIABLE, "").strip().rstrip("/")
+    if not url:
+        message = f"{R4_URL_VARIABLE} is not set: start the R4 test server (docs/fhir-server.md)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
 
 
 def new_uid() -> str:
