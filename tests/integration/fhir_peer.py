@@ -17,26 +17,47 @@ import pytest
 import requests
 from pydicom.dataset import Dataset
 
-from tests.integration.test_hapi_harness import HEADERS, TIMEOUT, fhir_base
-
 Json = dict[str, Any]
 IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
 
 __all__ = ["FhirServer", "TcpProxy", "fhir_base", "fhir_base_r4", "unique_report"]
 
-R4_URL_VARIABLE = "SR2FHIR_TEST_FHIR_R4_URL"
+TIMEOUT = 60  # seconds per request; a transaction on a busy 2-core machine can take seconds
+HEADERS = {
+    "Accept": "application/fhir+json",
+    "Content-Type": "application/fhir+json",
+    # Never let a server answer a count from a cached search.
+    "Cache-Control": "no-cache",
+}
 
 
-def fhir_base_r4() -> str:
-    """The R4 test server (`TEST_FHIR_SERVER_STATE=tests/fhir-server/.run-r4
-    tests/fhir-server/run.sh start --fhir-version R4`); fail without it in CI, skip elsewhere."""
-    url = os.environ.get(R4_URL_VARIABLE, "").strip().rstrip("/")
+def _server_url(variable: str, how_to_start: str) -> str:
+    """A test server's base URL from the environment; fail without it in CI, skip elsewhere."""
+    url = os.environ.get(variable, "").strip().rstrip("/")
     if not url:
-        message = f"{R4_URL_VARIABLE} is not set: start the R4 test server (docs/fhir-server.md)"
+        message = f"{variable} is not set: {how_to_start}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+def fhir_base() -> str:
+    """The R5 test server (tests/fhir-server)."""
+    return _server_url(
+        "SR2FHIR_TEST_FHIR_URL",
+        "start it with `tests/fhir-server/run.sh start` and run the tests with "
+        "SR2FHIR_TEST_FHIR_URL=$(tests/fhir-server/run.sh url)",
+    )
+
+
+def fhir_base_r4() -> str:
+    """The R4 test server: a second run.sh state folder (docs/fhir-server.md)."""
+    return _server_url(
+        "SR2FHIR_TEST_FHIR_R4_URL",
+        "start it with `TEST_FHIR_SERVER_STATE=tests/fhir-server/.run-r4 "
+        "tests/fhir-server/run.sh start --fhir-version R4`",
+    )
 
 
 def new_uid() -> str:

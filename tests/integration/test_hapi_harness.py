@@ -16,7 +16,6 @@ run's resources even on a server that already holds data.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,32 +23,11 @@ from typing import Any
 import pytest
 import requests
 
-URL_VARIABLE = "SR2FHIR_TEST_FHIR_URL"
-HOW_TO_START = (
-    "start the test FHIR server with `tests/fhir-server/run.sh start` and run the tests with "
-    f"{URL_VARIABLE}=$(tests/fhir-server/run.sh url)"
-)
+from tests.integration.fhir_peer import HEADERS, TIMEOUT, fhir_base
+
 RUN_SYSTEM = "urn:sr2fhir:test-run"
-TIMEOUT = 60  # seconds per request; a transaction on a busy 2-core machine can take seconds
-HEADERS = {
-    "Accept": "application/fhir+json",
-    "Content-Type": "application/fhir+json",
-    # Never let a server answer a count from a cached search.
-    "Cache-Control": "no-cache",
-}
 
 Json = dict[str, Any]
-
-
-def fhir_base() -> str:
-    """The server's base URL; fail without it in CI (CI=true), skip elsewhere."""
-    url = os.environ.get(URL_VARIABLE, "").strip().rstrip("/")
-    if not url:
-        message = f"{URL_VARIABLE} is not set: {HOW_TO_START}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture
