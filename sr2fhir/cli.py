@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "sr2fhir.commands.convert",
     "sr2fhir.commands.serve",
     "sr2fhir.commands.queue",
+    "sr2fhir.commands.status",
     "sr2fhir.commands.check_config",
 )
 

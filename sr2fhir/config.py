@@ -130,6 +130,16 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The operations endpoint: /healthz, /readyz and /metrics (see docs/operations.md)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9112
+    check_timeout: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
 class AuditConfig:
     """The append-only audit trail (JSON lines, one file per UTC day)."""
 
@@ -148,6 +158,7 @@ class Config:
     fhir: FhirConfig = field(default_factory=FhirConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
@@ -401,6 +412,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
     },
     "mapping": {"default_utc_offset": _check_offset},
     "logging": {"level": _one_of(*LOG_LEVELS), "format": _one_of("text", "json")},
+    "http": {"port": _check_port, "check_timeout": _positive},
 }
 
 
@@ -480,6 +492,9 @@ def add_config_flags(parser: argparse.ArgumentParser, *, serve: bool = False) ->
         parser.add_argument("--outbox", metavar="DIR", help="folder for delivered Bundles")
         parser.add_argument("--workers", type=int, metavar="N", help="number of workers")
         parser.add_argument("--log-level", choices=LOG_LEVELS, help="log level")
+        parser.add_argument(
+            "--log-format", choices=("text", "json"), help="text, or one JSON object per line"
+        )
 
 
 _FLAG_KEYS = {
@@ -489,6 +504,7 @@ _FLAG_KEYS = {
     "outbox": "delivery.outbox_dir",
     "workers": "workers.count",
     "log_level": "logging.level",
+    "log_format": "logging.format",
 }
 
 

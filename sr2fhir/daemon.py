@@ -23,6 +23,11 @@ from sr2fhir.config import Config, dump_config
 from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.ops.http import OpsServer, start_ops_server
+from sr2fhir.ops.notify import SystemdNotifier
+from sr2fhir.ops.recorders import counting_receive, instrument_scp, observe_worker
+from sr2fhir.ops.service import GatewayOps, scp_ports, worker_stats
+from sr2fhir.ops.stats import Stats
 from sr2fhir.scp import StorageScp
 from sr2fhir.sinks import OutboxSink, Sink
 from sr2fhir.spool import Spool, open_spool
@@ -48,15 +53,22 @@ def build_sink(config: Config) -> Sink:
 
 
 def build_worker(
-    config: Config, spool: Spool, worker_id: str, converter_factory: ConverterFactory
+    config: Config,
+    spool: Spool,
+    worker_id: str,
+    converter_factory: ConverterFactory,
+    stats: Stats | None = None,
 ) -> Worker:
     convert = converter_factory(config.mapping.options())
     if config.delivery.validate:
         convert = validating_converter(convert, StructuralValidator())
+    sink = build_sink(config)
+    if stats is not None:  # delivery latency and FHIR response codes for /metrics
+        spool = observe_worker(spool, sink, stats)
     return Worker(
         spool,
         convert,
-        build_sink(config),
+        sink,
         worker_id,
         RetryPolicy.from_config(config.workers),
         audit=build_audit(config),
@@ -68,7 +80,11 @@ def build_audit(config: Config) -> AuditLog | None:
 
 
 def run_worker_process(
-    config: Config, worker_id: str, stop: StopFlag, converter_factory: ConverterFactory
+    config: Config,
+    worker_id: str,
+    stop: StopFlag,
+    converter_factory: ConverterFactory,
+    seat: int | None = None,
 ) -> None:
     """Entry point of a worker process: its own spool connection, its own mapper.
 
@@ -83,7 +99,8 @@ def run_worker_process(
     setup_logging(config.logging.level, config.logging.format)
     spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
     parent = multiprocessing.parent_process()
-    worker = build_worker(config, spool, worker_id, converter_factory)
+    stats = worker_stats(config, seat) if seat is not None else None
+    worker = build_worker(config, spool, worker_id, converter_factory, stats)
     log.info("worker %s started (pid %d)", worker_id, os.getpid())
     try:
         worker.run(
@@ -132,12 +149,13 @@ class WorkerPool:
         if self._use_processes:
             slot.runner = self._mp.Process(
                 target=run_worker_process,
-                args=(self.config, worker_id, self.stop_flag, self.converter_factory),
+                args=(self.config, worker_id, self.stop_flag, self.converter_factory, slot.index),
                 name=f"sr2fhir-worker-{slot.index}",
                 daemon=True,
             )
         else:
-            worker = build_worker(self.config, self.spool, worker_id, self.converter_factory)
+            stats = worker_stats(self.config, slot.index)
+            worker = build_worker(self.config, self.spool, worker_id, self.converter_factory, stats)
             slot.runner = threading.Thread(
                 target=worker.run,
                 args=(self.stop_flag, self.config.workers.poll_interval),
@@ -145,6 +163,10 @@ class WorkerPool:
                 daemon=True,
             )
         slot.runner.start()
+
+    def alive(self) -> tuple[int, int]:
+        """(workers alive, workers configured) for /readyz and /metrics."""
+        return sum(s.runner.is_alive() for s in self.slots), len(self.slots)
 
     def supervise(self) -> None:
         """Replace a worker that died (its claimed job goes back to READY first)."""
@@ -185,6 +207,13 @@ class Gateway:
         self.scp: StorageScp | None = None
         self.pool: WorkerPool | None = None
         self._stop_requested = threading.Event()
+        self.notifier = SystemdNotifier.from_environment()
+        self.ops = GatewayOps(
+            config,
+            lambda: scp_ports(self.scp),
+            lambda: self.pool.alive() if self.pool is not None else (0, config.workers.count),
+        )
+        self.http: OpsServer | None = None
 
     def start(self) -> None:
         log.info("effective configuration:\n%s", dump_config(self.config).rstrip())
@@ -199,12 +228,17 @@ class Gateway:
         build_sink(self.config).recover()
         self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
         self.pool.start()
-        self.scp = StorageScp(self.config.dicom, self.spool.receive)
+        self.scp = StorageScp(
+            self.config.dicom, counting_receive(self.spool.receive, self.ops.scp_stats)
+        )
+        instrument_scp(self.scp, self.ops.scp_stats)
         try:
             self.scp.start()
         except OSError:
             self.stop()
             raise
+        self.http = start_ops_server(self.config.http, self.ops)
+        self.notifier.ready(f"listening on port {self.port}")  # systemd Type=notify
 
     @property
     def port(self) -> int:
@@ -220,9 +254,14 @@ class Gateway:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
-        while not self._stop_requested.wait(SUPERVISE_EVERY):
+        watchdog = self.notifier.watchdog_interval  # WatchdogSec= in the unit
+        every = min(SUPERVISE_EVERY, watchdog) if watchdog else SUPERVISE_EVERY
+        while not self._stop_requested.wait(every):
             assert self.pool is not None and self.spool is not None
             self.pool.supervise()
+            self.ops.publish()
+            if watchdog:
+                self.notifier.watchdog()
             if time.monotonic() >= next_lease_check:
                 expired = time.time() - self.config.workers.lease
                 if self.spool.jobs.release_locked(older_than=expired):
@@ -235,6 +274,9 @@ class Gateway:
     def stop(self) -> None:
         """Stop listening, let in-flight work end (bounded), close the spool. Idempotent."""
         deadline = time.monotonic() + ASSOCIATION_GRACE + WORKER_GRACE
+        if self.spool is not None:  # the first stop of a started gateway
+            self.notifier.stopping("draining")
+            self.ops.mark_stopping()  # /readyz answers 503 while draining
         if self.pool is not None:
             self.pool.stop_flag.set()  # workers stop while associations drain
         if self.scp is not None:
@@ -246,4 +288,8 @@ class Gateway:
         if self.spool is not None:
             self.spool.close()
             self.spool = None
+            self.ops.close()
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
         log.info("gateway stopped")

@@ -1,0 +1,133 @@
+"""Readiness: is this gateway able to take an instance and deliver it right now?
+
+Four checks: the SCP's port(s) are listening,
+the spool's folder takes a file and its job database answers, every worker is alive, and
+the sink can be reached (outbox folder writable, or the FHIR server's /metadata answers 2xx
+within `http.check_timeout`; that answer is reused for a few seconds so probes do not load
+the server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sr2fhir.config import Config
+from sr2fhir.errors import DeliveryError, Sr2FhirError
+from sr2fhir.spool import Spool
+
+SINK_CACHE = 5.0  # seconds a FHIR server answer is reused
+TCP_LISTEN = "0A"  # st column of /proc/net/tcp
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_listening(ports: list[int]) -> Check:
+    """Each SCP port is in LISTEN state, read from /proc/net/tcp{,6}: no connection is made
+    (pynetdicom keeps a thread for every TCP connection that never associates, up to
+    dicom.acse_timeout, and the gateway's stop would wait for it)."""
+    if not ports:
+        return Check("scp", False, "not listening")
+    listening = listening_ports()
+    if listening is None:  # no /proc (not Linux): trust the bound sockets
+        return Check("scp", True, f"port(s) {_join(ports)} bound")
+    missing = [port for port in ports if port not in listening]
+    if missing:
+        return Check("scp", False, f"port(s) {_join(missing)} not listening")
+    return Check("scp", True, f"listening on port(s) {_join(ports)}")
+
+
+def listening_ports(proc: Path = Path("/proc/net")) -> set[int] | None:
+    """TCP ports in LISTEN state on this host (IPv4 and IPv6), or None without /proc."""
+    found: set[int] = set()
+    readable = False
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = (proc / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_LISTEN:
+                found.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return found if readable else None
+
+
+def _join(ports: list[int]) -> str:
+    return ", ".join(map(str, ports))
+
+
+def check_spool(data_dir: Path, spool: Spool) -> Check:
+    probe = data_dir / f".readyz-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        return Check("spool", False, f"cannot write to {data_dir}: {exc.strerror or exc}")
+    try:
+        spool.jobs.counts()
+    except Sr2FhirError as exc:
+        return Check("spool", False, f"job database: {exc}")
+    return Check("spool", True, "writable")
+
+
+def check_workers(alive: int, total: int) -> Check:
+    return Check("workers", alive == total and total > 0, f"{alive} of {total} alive")
+
+
+class SinkProbe:
+    """Can Bundles be delivered? Outbox: the folder is writable. FHIR: GET [base]/metadata."""
+
+    def __init__(self, config: Config, timeout: float, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.timeout = timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Check] | None = None
+
+    def __call__(self) -> Check:
+        if self.config.delivery.sink != "fhir":
+            return self._outbox()
+        with self._lock:
+            now = self._clock()
+            if self._cached is None or now - self._cached[0] > SINK_CACHE:
+                self._cached = (now, self._fhir())
+            return self._cached[1]
+
+    def _outbox(self) -> Check:
+        folder = self.config.outbox_path
+        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+            return Check("sink", True, "outbox folder writable")
+        return Check("sink", False, f"outbox folder {folder} is missing or not writable")
+
+    def _fhir(self) -> Check:
+        from sr2fhir.fhir.sink import build_fhir_sink  # requests only when the sink is fhir
+
+        fhir = dataclasses.replace(
+            self.config.fhir,
+            connect_timeout=min(self.config.fhir.connect_timeout, self.timeout),
+            read_timeout=self.timeout,
+        )
+        try:
+            response = build_fhir_sink(fhir).http.request("GET", "metadata")
+        except (DeliveryError, OSError) as exc:
+            return Check("sink", False, f"FHIR server unreachable: {exc}")
+        if 200 <= response.status_code < 300:
+            return Check("sink", True, f"FHIR server answers ({response.status_code})")
+        return Check("sink", False, f"FHIR server answers HTTP {response.status_code}")
