@@ -41,17 +41,52 @@ class AllowedCaller:
 
 @dataclass(frozen=True, slots=True)
 class DicomConfig:
-    """The Storage SCP: who we are, where we listen, whom we accept."""
+    """The Storage SCP: who we are, where we listen (plain and/or TLS), whom we accept."""
 
     ae_title: str = "SR2FHIR"
     host: str = "0.0.0.0"
-    port: int = 11112
+    port: int | None = 11112
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_require_client_cert: bool | None = None
     allowed_callers: tuple[AllowedCaller, ...] = ()
     max_associations: int = 10
     max_pdu_size: int = 262144
     acse_timeout: float = 30.0
     dimse_timeout: float = 60.0
     network_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        """Rules between the listener keys; the TLS files load (single values: _CHECKS)."""
+        problem = _dicom_listener_problem(self)
+        if problem:
+            raise ConfigError(problem)
+
+    @property
+    def client_cert_required(self) -> bool:
+        """tls_require_client_cert, by default true when a CA is given."""
+        required = self.tls_require_client_cert
+        return self.tls_ca is not None if required is None else required
+
+
+def _dicom_listener_problem(dicom: DicomConfig) -> str | None:
+    if dicom.port is None and dicom.tls_port is None:
+        return "dicom.port and dicom.tls_port are both null: no listener"
+    if dicom.tls_port is not None and dicom.tls_port == dicom.port and dicom.port != 0:
+        return f"dicom.tls_port: must differ from dicom.port (both {dicom.port})"
+    if dicom.tls_require_client_cert and dicom.tls_ca is None:
+        return "dicom.tls_require_client_cert is true but dicom.tls_ca is not set"
+    if dicom.tls_port is None:
+        return None
+    from sr2fhir.scp.tls import server_context  # the ssl set-up lives with the SCP
+
+    try:
+        server_context(dicom)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,8 +388,10 @@ def _check_callers(value: tuple[AllowedCaller, ...]) -> str | None:
     return None
 
 
-def _check_port(value: int) -> str | None:
-    return None if 0 <= value <= 65535 else "must be a TCP port 0-65535 (0 = any free port)"
+def _check_port(value: int | None) -> str | None:
+    if value is None or 0 <= value <= 65535:  # None: that listener is off
+        return None
+    return "must be a TCP port 0-65535 (0 = any free port)"
 
 
 def _check_pdu(value: int) -> str | None:
@@ -383,6 +420,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
     "dicom": {
         "ae_title": _check_ae,
         "port": _check_port,
+        "tls_port": _check_port,
         "allowed_callers": _check_callers,
         "max_associations": _positive,
         "max_pdu_size": _check_pdu,

@@ -1,8 +1,10 @@
-"""The Storage SCP: which SOP classes and transfer syntaxes it accepts, start and graceful stop."""
+"""The Storage SCP: which SOP classes and transfer syntaxes it accepts, its plain and TLS
+listeners, start and graceful stop."""
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from typing import Any
@@ -24,9 +26,14 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from sr2fhir.config import DicomConfig
+from sr2fhir.errors import ConfigError
 from sr2fhir.scp.handlers import CallerPolicy, Receive, StoreHandler, handle_echo
+from sr2fhir.scp.tls import TlsHandshake, client_policy, server_context
 
 log = logging.getLogger(__name__)
+
+PLAIN = "plain"
+TLS = "tls"
 
 SR_STORAGE_CLASSES = (
     BasicTextSRStorage,  # 1.2.840.10008.5.1.4.1.1.88.11
@@ -58,7 +65,7 @@ def build_ae(config: DicomConfig) -> AE:
 
 
 class StorageScp:
-    """Listens for associations in background threads; `stop` drains them within a deadline."""
+    """Plain and/or TLS listeners sharing one AE, handlers and spool; `stop` drains both."""
 
     def __init__(self, config: DicomConfig, receive: Receive) -> None:
         self.config = config
@@ -70,40 +77,89 @@ class StorageScp:
         policy = CallerPolicy(config.allowed_callers)
         if policy.enabled:
             self._handlers.append((evt.EVT_REQUESTED, policy))
-        self._server: Any = None
+        self._accepting = threading.Event()
+        self._servers: dict[str, Any] = {}  # PLAIN / TLS -> pynetdicom server
 
     def start(self) -> None:
-        self._server = self._ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=self._handlers
+        """Listen on the configured ports; if one cannot be opened, none stays open."""
+        self._accepting.set()
+        try:
+            if self.config.port is not None:
+                self._listen(PLAIN, self.config.port, None, [], "plain DICOM")
+            if self.config.tls_port is not None:
+                self._listen(TLS, self.config.tls_port, *self._tls_setup())
+        except OSError:
+            self.stop(0)
+            raise
+
+    def _tls_setup(self) -> tuple[ssl.SSLContext, list[Any], str]:
+        """Context, handshake handler and log words; files checked at config load that no
+        longer load are a start-up failure (OSError, like a port in use)."""
+        try:
+            context = server_context(self.config)
+        except ConfigError as exc:
+            raise OSError(f"TLS listener: {exc}") from exc
+        handshake = TlsHandshake(self.config.acse_timeout, self._accepting)
+        what = f"DICOM TLS 1.2+, {client_policy(self.config)}"
+        return context, [(evt.EVT_CONN_OPEN, handshake)], what
+
+    def _listen(
+        self, name: str, port: int, context: ssl.SSLContext | None, extra: list[Any], what: str
+    ) -> None:
+        server: Any = self._ae.start_server(
+            (self.config.host, port),
+            block=False,
+            evt_handlers=[*self._handlers, *extra],  # _handlers as extended before start()
+            ssl_context=context,
         )
-        log.info(
-            "Storage SCP %s listening on %s:%d", self.config.ae_title, self.config.host, self.port
-        )
+        self._servers[name] = server
+        host, bound = self.config.host, int(server.server_address[1])
+        log.info("Storage SCP %s listening on %s:%d (%s)", self.config.ae_title, host, bound, what)
 
     @property
     def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        if self._server is None:
-            return self.config.port
-        return int(self._server.server_address[1])
+        """The plain listener's port, or the TLS listener's when plain DICOM is off (the
+        bound port once started: useful with port 0)."""
+        return self._port(PLAIN if self.config.port is not None else TLS)
+
+    @property
+    def tls_port(self) -> int:
+        """The TLS listener's port; LookupError when dicom.tls_port is null."""
+        return self._port(TLS)
+
+    def _port(self, name: str) -> int:
+        server = self._servers.get(name)
+        if server is not None:
+            return int(server.server_address[1])
+        configured = self.config.port if name == PLAIN else self.config.tls_port
+        if configured is None:
+            raise LookupError(f"the {name} DICOM listener is off")
+        return configured
 
     def stop(self, grace: float) -> None:
         """Stop listening now; let running associations end for `grace` s, then abort them."""
-        server, self._server = self._server, None
-        if server is None:
+        self._accepting.clear()
+        servers = list(self._servers.values())
+        self._servers.clear()
+        if not servers:
             return
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         deadline = time.monotonic() + grace
-        active = server.active_associations
+        active = _active(servers)
         while active and time.monotonic() < deadline:
             time.sleep(0.05)
-            active = server.active_associations
+            active = _active(servers)
         for assoc in active:
             log.warning("aborting association from %s at shutdown", assoc.requestor.ae_title)
             assoc.abort()
         for assoc in active:  # the handler in flight finishes its spool write first
             _join(assoc, max(0.5, deadline - time.monotonic()))
         log.info("Storage SCP stopped")
+
+
+def _active(servers: list[Any]) -> list[Any]:
+    return [assoc for server in servers for assoc in server.active_associations]
 
 
 def _join(thread: threading.Thread, timeout: float) -> None:

@@ -352,3 +352,121 @@ def send_files(port: int, files: Sequence[Path], acknowledged: list[str]) -> Non
     finally:
         if assoc.is_established:
             assoc.release()
+
+
+# ---------------------------------------------------------------- DICOM TLS
+
+OPENSSL = "/usr/bin/openssl"
+TLS_LISTENING = re.compile(r"listening on [^ ]+:(\d+) \(DICOM TLS")
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """A certificate and its unencrypted private key (PEM files, made at test time)."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Pki:
+    """One CA issuing the gateway's and a sender's certificates, and a second, foreign CA
+    with its own sender certificate (which the gateway must not accept)."""
+
+    ca: Path
+    server: TlsIdentity
+    client: TlsIdentity
+    foreign_ca: Path
+    foreign_client: TlsIdentity
+
+
+def make_pki(folder: Path) -> Pki:
+    """Certificates for one test run with the openssl CLI (RSA 2048, valid 2 days); the keys
+    live in a temporary folder only and are never committed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = _issue(folder, "ca", "sr2fhir test CA", None, ca=True)
+    foreign = _issue(folder, "foreign-ca", "another CA", None, ca=True)
+    server_names = "subjectAltName=IP:127.0.0.1,DNS:localhost"
+    return Pki(
+        ca=ca.cert,
+        server=_issue(folder, "server", "localhost", ca, extension=server_names),
+        client=_issue(folder, "client", "TESTSCU modality", ca),
+        foreign_ca=foreign.cert,
+        foreign_client=_issue(folder, "foreign-client", "TESTSCU elsewhere", foreign),
+    )
+
+
+def _issue(
+    folder: Path,
+    name: str,
+    common_name: str,
+    issuer: TlsIdentity | None,
+    *,
+    ca: bool = False,
+    extension: str | None = None,
+) -> TlsIdentity:
+    made = TlsIdentity(folder / f"{name}.pem", folder / f"{name}.key")
+    command = [require_executable(OPENSSL), "req", "-x509", "-newkey", "rsa:2048", "-nodes"]
+    command += ["-keyout", str(made.key), "-out", str(made.cert), "-days", "2"]
+    command += ["-subj", f"/CN={common_name}"]
+    if issuer is not None:
+        command += ["-CA", str(issuer.cert), "-CAkey", str(issuer.key)]
+    constraints = "critical,CA:TRUE" if ca else "critical,CA:FALSE"
+    command += ["-addext", f"basicConstraints={constraints}"]
+    if ca:
+        command += ["-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    else:
+        command += ["-addext", "extendedKeyUsage=serverAuth,clientAuth"]
+    if extension:
+        command += ["-addext", extension]
+    subprocess.run(command, capture_output=True, check=True, timeout=60)
+    return made
+
+
+def gateway_tls_env(pki: Pki, tls_port: int = 0) -> dict[str, str]:
+    """SR2FHIR_DICOM_TLS_* for a gateway subprocess: TLS with client certificates required."""
+    return {
+        "SR2FHIR_DICOM_TLS_PORT": str(tls_port),
+        "SR2FHIR_DICOM_TLS_CERT": str(pki.server.cert),
+        "SR2FHIR_DICOM_TLS_KEY": str(pki.server.key),
+        "SR2FHIR_DICOM_TLS_CA": str(pki.ca),
+    }
+
+
+def gateway_tls_port(gateway: GatewayProcess) -> int:
+    """The TLS port the gateway logged at start (dicom.tls_port 0 = any free port)."""
+
+    def logged() -> int | None:
+        match = TLS_LISTENING.search(gateway.log_text())
+        return int(match.group(1)) if match else None
+
+    return wait_until(logged, 30, "the gateway's TLS listener")
+
+
+def dcmtk_tls_flags(identity: TlsIdentity | None, trusted_ca: Path) -> list[str]:
+    """storescu/echoscu options: TLS with this client certificate (None: anonymous TLS,
+    no certificate), trusting `trusted_ca` for the gateway's certificate."""
+    if identity is None:
+        return ["+tla", "+cf", str(trusted_ca)]
+    return ["+tls", str(identity.key), str(identity.cert), "+cf", str(trusted_ca)]
+
+
+def echoscu_tls(
+    port: int, flags: Sequence[str], *, calling: str = "TESTSCU"
+) -> subprocess.CompletedProcess[str]:
+    """dcmtk echoscu over TLS (`flags` from dcmtk_tls_flags)."""
+    command = [require_executable(ECHOSCU), *flags, "-aet", calling, "-aec", "SR2FHIR"]
+    command += ["127.0.0.1", str(port)]
+    return subprocess.run(
+        command, env=DCMTK_ENV, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def tls_client_context(pki: Pki, identity: TlsIdentity | None) -> Any:
+    """A pynetdicom SCU's ssl.SSLContext: trusts the test CA, presents `identity` (if any)."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki.ca))
+    if identity is not None:
+        context.load_cert_chain(str(identity.cert), str(identity.key))
+    return context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from sr2fhir.cli import main
 from sr2fhir.config import AllowedCaller, Config, config_as_dict, load_config
 from sr2fhir.errors import ConfigError
+from tests.integration.peers import OPENSSL, Pki, make_pki
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sr2fhir.yaml"
 
@@ -144,3 +146,80 @@ def test_header_values_are_redacted_but_their_names_shown(tmp_path: Path) -> Non
     path = write(tmp_path, "fhir:\n  headers: {X-Api-Key: s3cret-value}\n  auth_token: tok-123\n")
     text = dump_config(load_config(path, env={}))
     assert "X-Api-Key" in text and "s3cret-value" not in text and "tok-123" not in text
+
+
+# ---------------------------------------------------------------- dicom: the TLS listener
+
+
+@pytest.fixture(scope="module")
+def dicom_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("dicom-pki"))
+
+
+def _dicom_tls_yaml(pki: Pki, **keys: object) -> str:
+    values: dict[str, object] = {
+        "tls_port": 2762,
+        "tls_cert": str(pki.server.cert),
+        "tls_key": str(pki.server.key),
+        "tls_ca": str(pki.ca),
+        **keys,
+    }
+    return "dicom:\n" + "".join(f"  {k}: {'null' if v is None else v}\n" for k, v in values.items())
+
+
+def test_without_tls_keys_there_is_no_tls_listener() -> None:
+    dicom = load_config(env={}).dicom
+    assert (dicom.port, dicom.tls_port, dicom.client_cert_required) == (11112, None, False)
+
+
+def test_a_tls_listener_requires_client_certificates_by_default_when_a_ca_is_given(
+    tmp_path: Path, dicom_pki: Pki
+) -> None:
+    dicom = load_config(write(tmp_path, _dicom_tls_yaml(dicom_pki)), env={}).dicom
+    assert (dicom.port, dicom.tls_port, dicom.tls_cert) == (11112, 2762, str(dicom_pki.server.cert))
+    assert dicom.client_cert_required
+    optional = _dicom_tls_yaml(dicom_pki, tls_require_client_cert="false")
+    assert not load_config(write(tmp_path, optional), env={}).dicom.client_cert_required
+    no_ca = _dicom_tls_yaml(dicom_pki, tls_ca=None)
+    assert not load_config(write(tmp_path, no_ca), env={}).dicom.client_cert_required
+
+
+def test_an_empty_port_variable_switches_plain_dicom_off(tmp_path: Path, dicom_pki: Pki) -> None:
+    path = write(tmp_path, _dicom_tls_yaml(dicom_pki))
+    dicom = load_config(path, env={"SR2FHIR_DICOM_PORT": ""}).dicom
+    assert (dicom.port, dicom.tls_port) == (None, 2762)
+    with pytest.raises(ConfigError, match=r"^dicom.port and dicom.tls_port are both null"):
+        load_config(env={"SR2FHIR_DICOM_PORT": ""})
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"tls_cert": None}, r"^dicom.tls_port is set: dicom.tls_cert and dicom.tls_key are"),
+        ({"port": 2762}, r"^dicom.tls_port: must differ from dicom.port \(both 2762\)"),
+        (
+            {"tls_ca": None, "tls_require_client_cert": "true"},
+            r"^dicom.tls_require_client_cert is true but dicom.tls_ca is not set",
+        ),
+        ({"tls_cert": "/nonexistent/gw.pem"}, r"^dicom.tls_cert: cannot read /nonexistent/gw.pem"),
+        ({"tls_key": "/nonexistent/gw.key"}, r"^dicom.tls_key: cannot read /nonexistent/gw.key"),
+        ({"tls_cert": "KEY"}, r"^dicom.tls_cert: .*server.key holds no PEM certificate"),
+        ({"tls_key": "OTHER_KEY"}, r"^dicom.tls_key: .*client.key does not match dicom.tls_cert"),
+        ({"tls_key": "ENCRYPTED"}, r"^dicom.tls_key: .* is not an unencrypted PEM private key"),
+        ({"tls_ca": "KEY"}, r"^dicom.tls_ca: .*server.key holds no PEM certificate"),
+        ({"tls_port": 70000}, r"sr2fhir.yaml: dicom.tls_port: must be a TCP port"),
+    ],
+)
+def test_tls_listener_mistakes_name_the_key(
+    tmp_path: Path, dicom_pki: Pki, keys: dict[str, object], message: str
+) -> None:
+    encrypted = tmp_path / "encrypted.key"
+    stand_ins = {"KEY": dicom_pki.server.key, "OTHER_KEY": dicom_pki.client.key}
+    if "ENCRYPTED" in keys.values():
+        command = [OPENSSL, "pkey", "-in", str(dicom_pki.server.key), "-aes256"]
+        command += ["-passout", "pass:secret", "-out", str(encrypted)]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        stand_ins["ENCRYPTED"] = encrypted
+    resolved = {k: stand_ins.get(v, v) if isinstance(v, str) else v for k, v in keys.items()}
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, _dicom_tls_yaml(dicom_pki, **resolved)), env={})
