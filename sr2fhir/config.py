@@ -24,7 +24,7 @@ from sr2fhir.errors import ConfigError
 from sr2fhir.mapping import MappingOptions
 
 ENV_PREFIX = "SR2FHIR_"
-SECRET_KEYS = frozenset({"auth_token"})
+SECRET_KEYS = frozenset({"auth_token", "auth_password"})
 SECRET_MAPPINGS = frozenset({"headers"})  # values redacted, names shown
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # DICOM AE: no backslash, <= 16 chars
@@ -134,10 +134,94 @@ class FhirConfig:
     read_timeout: float = 60.0
     verify_tls: bool = True
     ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    auth_kind: str = "none"
     auth_token: str | None = None
+    auth_token_env: str | None = None
+    auth_token_file: str | None = None
+    auth_username: str | None = None
+    auth_password: str | None = None
+    smart_client_id: str | None = None
+    smart_key_file: str | None = None
+    smart_key_id: str | None = None
+    smart_scopes: str | None = None
+    smart_token_url: str | None = None
     unresolved_reference: str = "reference"
     lookup_cache_ttl: float = 300.0
+
+    def __post_init__(self) -> None:
+        """Rules between keys (single values are checked by _CHECKS after this)."""
+        problem = _fhir_auth_problem(self) or _fhir_tls_problem(self)
+        if problem:
+            raise ConfigError(problem)
+
+
+_FHIR_AUTH_KEYS = {  # the keys each fhir.auth_kind reads; the first `needs` are required
+    "bearer": ("auth_token", "auth_token_env", "auth_token_file"),
+    "basic": ("auth_username", "auth_password"),
+    "smart-backend": (
+        "smart_client_id",
+        "smart_key_file",
+        "smart_scopes",
+        "smart_key_id",
+        "smart_token_url",
+    ),
+}
+_FHIR_AUTH_NEEDS = {"bearer": 0, "basic": 2, "smart-backend": 3}
+
+
+def _fhir_auth_problem(fhir: FhirConfig) -> str | None:
+    kind = fhir.auth_kind
+    for other, keys in _FHIR_AUTH_KEYS.items():
+        stray = [k for k in keys if other != kind and getattr(fhir, k)]
+        if stray:
+            return f"fhir.{stray[0]} is set but fhir.auth_kind is {kind} (not {other})"
+    keys = _FHIR_AUTH_KEYS.get(kind, ())
+    missing = [k for k in keys[: _FHIR_AUTH_NEEDS.get(kind, 0)] if not getattr(fhir, k)]
+    if missing:
+        return f"fhir.auth_kind is {kind} but fhir.{missing[0]} is not set"
+    if kind != "none" and any(name.lower() == "authorization" for name, _ in fhir.headers):
+        return f"fhir.headers sets Authorization and fhir.auth_kind is {kind}: keep one"
+    if kind == "bearer":
+        return _bearer_problem(fhir)
+    return None
+
+
+def _bearer_problem(fhir: FhirConfig) -> str | None:
+    """Exactly one token source, and it holds a token now."""
+    given = [k for k in _FHIR_AUTH_KEYS["bearer"] if getattr(fhir, k)]
+    if len(given) != 1:
+        found = f" (got {' and '.join(given)})" if given else ""
+        return "fhir.auth_kind bearer needs one of fhir.auth_token, fhir.auth_token_env, " + (
+            f"fhir.auth_token_file{found}"
+        )
+    if fhir.auth_token_env and not os.environ.get(fhir.auth_token_env, "").strip():
+        return f"fhir.auth_token_env: environment variable {fhir.auth_token_env} is not set"
+    if fhir.auth_token_file:
+        try:
+            empty = not Path(fhir.auth_token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return f"fhir.auth_token_file: cannot read {fhir.auth_token_file}: {exc.strerror}"
+        if empty:
+            return f"fhir.auth_token_file: {fhir.auth_token_file} is empty"
+    return None
+
+
+def _fhir_tls_problem(fhir: FhirConfig) -> str | None:
+    """The CA bundle and the client certificate load (and the key matches the certificate)."""
+    if fhir.client_key and not fhir.client_cert:
+        return "fhir.client_key is set but fhir.client_cert is not"
+    if not (fhir.ca_bundle or fhir.client_cert):
+        return None
+    from sr2fhir.fhir.client import tls_context  # ssl set-up lives with the HTTP client
+
+    try:
+        tls_context(fhir.ca_bundle or fhir.verify_tls, fhir.client_cert, fhir.client_key)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +496,19 @@ def _check_base_url(value: str | None) -> str | None:
     return "must be an http:// or https:// URL"
 
 
+def _check_signing_key(value: str | None) -> str | None:
+    """The SMART client key loads now, not at the first delivery."""
+    if value is None:
+        return None
+    from sr2fhir.fhir.auth import load_signing_key  # cryptography only when it is needed
+
+    try:
+        load_signing_key(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _not_negative(value: float) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
@@ -447,6 +544,9 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "read_timeout": _positive,
         "unresolved_reference": _one_of("reference", "fail"),
         "lookup_cache_ttl": _not_negative,
+        "auth_kind": _one_of("none", "bearer", "basic", "smart-backend"),
+        "smart_key_file": _check_signing_key,
+        "smart_token_url": _check_base_url,
     },
     "mapping": {"default_utc_offset": _check_offset},
     "logging": {"level": _one_of(*LOG_LEVELS), "format": _one_of("text", "json")},

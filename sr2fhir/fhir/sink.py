@@ -11,16 +11,21 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
+
+import requests
 
 from sr2fhir.config import FhirConfig
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.client import FhirEndpoint, FhirHttp
+from sr2fhir.fhir.auth import build_auth
+from sr2fhir.fhir.client import FhirEndpoint, FhirHttp, configure_tls
 from sr2fhir.fhir.outcome import CONFLICT_STATUS, check_transaction_response
 from sr2fhir.fhir.resolve import ReferenceResolver
 from sr2fhir.mapping.r4 import to_r4
 from sr2fhir.spool import InstanceInfo
 
 log = logging.getLogger(__name__)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class FhirSink:
@@ -58,19 +63,26 @@ class FhirSink:
 
 
 def build_fhir_sink(config: FhirConfig) -> FhirSink:
-    """The sink the `fhir` section describes (base_url is checked by the config loader)."""
-    headers = dict(config.headers)
-    if config.auth_token:
-        headers["Authorization"] = f"Bearer {config.auth_token}"
-    verify: bool | str = config.ca_bundle or config.verify_tls
+    """The sink the `fhir` section describes (base_url is checked by the config loader).
+
+    TLS and authentication sit on the one session every search and transaction uses; the
+    SMART token endpoint gets a session of its own with the same TLS settings.
+    """
     endpoint = FhirEndpoint(
         base_url=str(config.base_url),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
-        verify=verify,
-        headers=tuple(headers.items()),
+        verify=config.ca_bundle or config.verify_tls,
+        headers=config.headers,
+        client_cert=config.client_cert,
+        client_key=config.client_key,
     )
-    http = FhirHttp(endpoint)
+    auth = build_auth(config, configure_tls(requests.Session(), endpoint), endpoint.timeout)
+    if auth is not None and urlsplit(endpoint.base_url).scheme == "http":
+        host = urlsplit(endpoint.base_url).hostname
+        if host not in LOOPBACK:
+            log.warning("fhir.auth_kind %s over plain http to %s", config.auth_kind, host)
+    http = FhirHttp(endpoint, auth=auth)
     resolver = ReferenceResolver(
         http, unresolved=config.unresolved_reference, ttl=config.lookup_cache_ttl
     )

@@ -122,6 +122,7 @@ def test_variables_of_other_tools_are_not_config() -> None:
 def test_check_config_prints_the_effective_config_with_secrets_redacted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SR2FHIR_FHIR_AUTH_KIND", "bearer")
     monkeypatch.setenv("SR2FHIR_FHIR_AUTH_TOKEN", "s3cr3t-token")
     path = write(tmp_path, "dicom:\n  port: 4242\n")
     assert main(["check-config", "--config", str(path), "--ae-title", "FLAGGED"]) == 0
@@ -143,9 +144,140 @@ def test_a_config_error_exits_with_status_2(
 def test_header_values_are_redacted_but_their_names_shown(tmp_path: Path) -> None:
     from sr2fhir.config import dump_config
 
-    path = write(tmp_path, "fhir:\n  headers: {X-Api-Key: s3cret-value}\n  auth_token: tok-123\n")
+    path = write(
+        tmp_path,
+        "fhir:\n  headers: {X-Api-Key: s3cret-value}\n  auth_kind: bearer\n  auth_token: tok-123\n",
+    )
     text = dump_config(load_config(path, env={}))
     assert "X-Api-Key" in text and "s3cret-value" not in text and "tok-123" not in text
+
+
+# ---------------------------------------------------------------- fhir: auth and TLS
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "auth_kind: oauth",
+            r"sr2fhir.yaml: fhir.auth_kind: must be one of none, bearer, basic, smart-backend",
+        ),
+        ("auth_token: t", r"^fhir.auth_token is set but fhir.auth_kind is none"),
+        (
+            "auth_kind: bearer",
+            r"^fhir.auth_kind bearer needs one of fhir.auth_token, fhir.auth_token_env, "
+            r"fhir.auth_token_file$",
+        ),
+        (
+            "auth_kind: bearer\n  auth_token: t\n  auth_token_env: X",
+            r"\(got auth_token and auth_token_env\)$",
+        ),
+        (
+            "auth_kind: bearer\n  auth_token_env: SR2FHIR_TEST_NEVER_SET",
+            r"^fhir.auth_token_env: environment variable SR2FHIR_TEST_NEVER_SET is not set",
+        ),
+        (
+            "auth_kind: bearer\n  auth_token_file: /nonexistent/token",
+            r"^fhir.auth_token_file: cannot read /nonexistent/token: No such file",
+        ),
+        (
+            "auth_kind: basic\n  auth_username: gateway",
+            r"^fhir.auth_kind is basic but fhir.auth_password is not set",
+        ),
+        (
+            "auth_kind: basic\n  auth_username: u\n  auth_password: p\n  smart_scopes: s",
+            r"^fhir.smart_scopes is set but fhir.auth_kind is basic \(not smart-backend\)",
+        ),
+        (
+            "auth_kind: smart-backend\n  smart_client_id: c\n  smart_key_file: /k.pem",
+            r"^fhir.auth_kind is smart-backend but fhir.smart_scopes is not set",
+        ),
+        (
+            "auth_kind: bearer\n  auth_token: t\n  headers: {authorization: x}",
+            r"^fhir.headers sets Authorization and fhir.auth_kind is bearer: keep one",
+        ),
+        ("client_key: /k.pem", r"^fhir.client_key is set but fhir.client_cert is not"),
+        (
+            "ca_bundle: /nonexistent/ca.pem",
+            r"^fhir.ca_bundle: cannot load /nonexistent/ca.pem: No such file",
+        ),
+        (
+            "client_cert: /nonexistent/c.pem",
+            r"^fhir.client_cert: cannot load /nonexistent/c.pem: No such file",
+        ),
+    ],
+)
+def test_fhir_auth_and_tls_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, f"fhir:\n  {text}\n"), env={})
+
+
+def _smart_yaml(key_file: Path, extra: str = "") -> str:
+    return (
+        "fhir:\n  base_url: https://ehr.example/fhir\n  auth_kind: smart-backend\n"
+        f"  smart_client_id: gw-1\n  smart_scopes: system/Observation.cu\n"
+        f"  smart_key_file: {key_file}\n{extra}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("garbage", r"not a PEM private key"),
+        ("p256", r"EC key on secp256r1; ES384 needs P-384"),
+        ("rsa1024", r"RSA key of 1024 bits; RS384 needs >= 2048"),
+        ("encrypted", r"is encrypted; give an unencrypted PEM key"),
+        ("missing", r"cannot read .*: No such file"),
+    ],
+)
+def test_a_bad_smart_key_is_refused_at_load_time(tmp_path: Path, key: str, message: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from tests import pki
+
+    path = tmp_path / "client.key"
+    if key == "garbage":
+        path.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    elif key == "p256":
+        pki.write_key(path, pki.ec_key(ec.SECP256R1()))
+    elif key == "rsa1024":
+        pki.write_key(path, rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    elif key == "encrypted":
+        pki.write_key(path, pki.ec_key(), password=b"secret")
+    with pytest.raises(ConfigError, match=r"sr2fhir.yaml: fhir.smart_key_file: .*" + message):
+        load_config(write(tmp_path, _smart_yaml(path)), env={})
+
+
+def test_a_smart_backend_config_loads_and_check_config_shows_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import pki
+
+    key = pki.write_key(tmp_path / "client.key", pki.ec_key())
+    path = write(tmp_path, _smart_yaml(key, "  smart_token_url: https://ehr.example/token\n"))
+    fhir = load_config(path, env={}).fhir
+    assert (fhir.auth_kind, fhir.smart_client_id) == ("smart-backend", "gw-1")
+    bad = write(tmp_path, _smart_yaml(key, "  smart_token_url: ftp://ehr.example/token\n"))
+    with pytest.raises(ConfigError, match=r"sr2fhir.yaml: fhir.smart_token_url: must be an http"):
+        load_config(bad, env={})
+    basic = write(
+        tmp_path, "fhir:\n  auth_kind: basic\n  auth_username: gw\n  auth_password: pw-s3cret\n"
+    )
+    assert main(["check-config", "--config", str(basic)]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["fhir"]
+    assert (printed["auth_username"], printed["auth_password"]) == ("gw", "***")
+
+
+def test_a_client_key_that_does_not_match_the_certificate_is_refused(tmp_path: Path) -> None:
+    from tests.pki import TestCa
+
+    ca = TestCa(tmp_path)
+    mine, other = ca.issue("gateway", client=True), ca.issue("other", client=True)
+    text = f"fhir:\n  ca_bundle: {ca.pem}\n  client_cert: {mine.cert}\n  client_key: {other.key}\n"
+    with pytest.raises(ConfigError, match=r"^fhir.client_cert: cannot load .*gateway.crt and "):
+        load_config(write(tmp_path, text), env={})
+    good = f"fhir:\n  ca_bundle: {ca.pem}\n  client_cert: {mine.cert}\n  client_key: {mine.key}\n"
+    assert load_config(write(tmp_path, good), env={}).fhir.client_cert == str(mine.cert)
 
 
 # ---------------------------------------------------------------- dicom: the TLS listener
