@@ -306,11 +306,14 @@ def _seconds(value: Any) -> float:
 
 
 def build_auth(
-    config: FhirConfig, session: requests.Session, timeout: tuple[float, float]
+    config: FhirConfig,
+    new_session: Callable[[], requests.Session],
+    timeout: tuple[float, float],
 ) -> AuthBase | None:
     """The auth object `fhir.auth_kind` asks for (combinations were checked at load time).
 
-    `session` carries the TLS settings for the token endpoint and the SMART configuration.
+    `new_session` makes a session with the FHIR endpoint's TLS settings, for the token
+    endpoint and the SMART configuration (smart-backend only).
     """
     kind = config.auth_kind
     if kind == "bearer":
@@ -329,7 +332,7 @@ def build_auth(
             key_id=config.smart_key_id,
             token_url=config.smart_token_url,
         )
-        return SmartBackendAuth(client, str(config.base_url), session, timeout)
+        return SmartBackendAuth(client, str(config.base_url), new_session(), timeout)
     return None
 
 

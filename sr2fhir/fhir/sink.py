@@ -77,7 +77,7 @@ def build_fhir_sink(config: FhirConfig) -> FhirSink:
         client_cert=config.client_cert,
         client_key=config.client_key,
     )
-    auth = build_auth(config, configure_tls(requests.Session(), endpoint), endpoint.timeout)
+    auth = build_auth(config, lambda: configure_tls(requests.Session(), endpoint), endpoint.timeout)
     if auth is not None and urlsplit(endpoint.base_url).scheme == "http":
         host = urlsplit(endpoint.base_url).hostname
         if host not in LOOPBACK:

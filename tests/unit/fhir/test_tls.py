@@ -117,6 +117,7 @@ def test_system_trust_is_the_default_and_does_not_know_a_private_ca(mtls_ehr: St
         search(config(mtls_ehr))
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_tls_false_skips_the_server_check(ca: TestCa) -> None:
     with StubEhr(bearer_tokens=(TOKEN,), tls=server_context(ca, require_client_cert=False)) as ehr:
         search(config(ehr, verify_tls=False))
