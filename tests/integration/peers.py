@@ -269,8 +269,11 @@ class Orthanc:
 
 
 @contextmanager
-def running_orthanc(work: Path, modalities: dict[str, tuple[str, int]]) -> Iterator[Orthanc]:
-    """Orthanc on loopback with its own storage and the given DICOM modalities (AET, port)."""
+def running_orthanc(
+    work: Path, modalities: dict[str, tuple[str, int]], extra: dict[str, Any] | None = None
+) -> Iterator[Orthanc]:
+    """Orthanc on loopback with its own storage and the given DICOM modalities (AET, port);
+    `extra` adds or replaces configuration options (e.g. "LuaScripts")."""
     work.mkdir(parents=True, exist_ok=True)
     orthanc = Orthanc(free_port(), free_port())
     config = {
@@ -287,6 +290,7 @@ def running_orthanc(work: Path, modalities: dict[str, tuple[str, int]]) -> Itera
             name: {"AET": aet, "Host": "127.0.0.1", "Port": port}
             for name, (aet, port) in modalities.items()
         },
+        **(extra or {}),
     }
     config_path = work / "orthanc.json"
     config_path.write_text(json.dumps(config, indent=2))
