@@ -270,6 +270,19 @@ def test_stop_closes_both_listeners(running: list[StorageScp], spool: Spool, pki
     assert all(tcp_refused(port) for port in ports)
 
 
+def test_stop_ends_running_associations_on_both_listeners(
+    running: list[StorageScp], spool: Spool, pki: Pki
+) -> None:
+    scp = start_scp(running, spool, pki)
+    tls_args = (tls_client_context(pki, pki.client), "localhost")
+    over_tls = sender().associate(LOOPBACK, scp.tls_port, ae_title="SR2FHIR", tls_args=tls_args)
+    plain = sender().associate(LOOPBACK, scp.port, ae_title="SR2FHIR")
+    assert over_tls.is_established and plain.is_established
+    scp.stop(grace=0.2)  # neither sender releases: both are aborted at the deadline
+    # within 2 s: well before the senders' own 5 s network timeout would end them
+    wait_until(lambda: not (over_tls.is_established or plain.is_established), 2, "both ended")
+
+
 @pytest.mark.parametrize("stopping", [False, True])
 def test_a_handshake_that_ends_while_the_scp_stops_is_dropped(pki: Pki, stopping: bool) -> None:
     """The EVT_CONN_OPEN handler on a socket pair: after stop() began, no association starts."""
