@@ -35,12 +35,18 @@ def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    _quiet_pynetdicom(level)
+    _quiet_libraries()
 
 
-def _quiet_pynetdicom(level: str) -> None:
-    """pynetdicom logs every PDU at INFO/DEBUG and may dump datasets: keep it at WARNING."""
+# Libraries whose INFO/DEBUG lines can carry patient data: pynetdicom dumps PDUs and
+# datasets; urllib3 logs every URL with its query (a Patient search names the Patient ID).
+PHI_PRONE_LOGGERS = ("pynetdicom", "urllib3", "requests", "fhirclient")
+
+
+def _quiet_libraries() -> None:
+    """Keep the PHI-prone libraries at WARNING whatever our own level (no PHI in logs)."""
     from pynetdicom import _config
 
     _config.LOG_HANDLER_LEVEL = "none"
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)
+    for name in PHI_PRONE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,79 @@
+"""No PHI in logs or the audit trail: a full receive -> map -> FHIR delivery cycle at DEBUG.
+
+The report carries a known patient name and ID; neither may appear in any line the gateway
+writes (its log at DEBUG, every audit file), whatever the log level.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import srfactory
+from tests.integration.fhir_peer import FhirServer, fhir_base, new_uid
+from tests.integration.peers import running_gateway, storescu, wait_until
+
+pytestmark = pytest.mark.integration
+
+NAME = "ZEBRAFISH^PHILOMENA^Q"
+PATIENT_ID = "PHI-ID-93847561"
+PHI = ("ZEBRAFISH", "PHILOMENA", PATIENT_ID)
+
+
+def test_a_full_cycle_at_debug_level_logs_and_audits_no_phi(tmp_path: Path) -> None:
+    server = FhirServer(fhir_base())
+    server.patient("http://test-hospital.example/mrn", PATIENT_ID)  # found: literal reference
+    ds = copy.deepcopy(srfactory.planar_report())
+    ds.PatientName = NAME
+    ds.PatientID = PATIENT_ID
+    ds.SOPInstanceUID = new_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    path = tmp_path / "phi.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    bad = tmp_path / "bad.dcm"  # a rejection must not leak either
+    bad_ds = copy.deepcopy(ds)
+    bad_ds.SOPInstanceUID = new_uid()
+    bad_ds.file_meta.MediaStorageSOPInstanceUID = bad_ds.SOPInstanceUID
+    del bad_ds.ContentTemplateSequence
+    bad_ds.ConceptNameCodeSequence[0].CodeValue = "18748-4"
+    bad_ds.ConceptNameCodeSequence[0].CodingSchemeDesignator = "LN"
+    bad_ds.save_as(bad, enforce_file_format=True)
+    env = {
+        "SR2FHIR_DELIVERY_SINK": "fhir",
+        "SR2FHIR_FHIR_BASE_URL": server.base,
+        "SR2FHIR_LOGGING_LEVEL": "DEBUG",
+    }
+    data_dir = tmp_path / "data"
+    with running_gateway(data_dir, env=env) as gateway:
+        assert storescu(gateway.port, [path, bad]).returncode == 0
+
+        def settled() -> bool:
+            out = subprocess.run(
+                [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(data_dir), "status"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line}
+            return counts.get("DONE", 0) + counts.get("FAILED", 0) == 2
+
+        wait_until(settled, 240, "both jobs finished", every=0.5)
+        subprocess.run(
+            [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(data_dir), "list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    log_text = gateway.log_text()
+    assert "DEBUG" in log_text and str(ds.SOPInstanceUID) in log_text  # it did log, verbosely
+    audit_files = list((data_dir / "audit").glob("*.jsonl"))
+    assert audit_files
+    audit_text = "".join(p.read_text() for p in audit_files)
+    assert '"event":"delivered"' in audit_text and '"event":"failed"' in audit_text
+    for text, where in ((log_text, "gateway log"), (audit_text, "audit trail")):
+        for secret in PHI:
+            assert secret not in text, f"{secret} found in the {where}"
