@@ -110,6 +110,8 @@ def run_worker_process(
         )
     finally:
         spool.close()
+        if stats is not None:
+            stats.close()  # its last counts
 
 
 @dataclass

@@ -11,20 +11,18 @@ import argparse
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
 from sr2fhir.config import Config, add_config_flags, config_from_args
 from sr2fhir.ops import recorders
+from sr2fhir.ops.probe import LOOPBACK, fetch
 from sr2fhir.ops.queue_view import QueueView, read_queue
 from sr2fhir.ops.service import HISTORY_EVERY, SCP_STATS, read_history, worker_stats_name
 from sr2fhir.ops.stats import Histogram, Snapshot, read_stats, stats_dir
 from sr2fhir.spool import open_spool
 
 EXIT_OK, EXIT_FAILED = 0, 1
-LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}
 WINDOWS = ((60.0, "1 min"), (900.0, "15 min"))
 
 
@@ -62,16 +60,9 @@ def probe(config: Config, path: str) -> int:
         print("sr2fhir status: http is disabled or on port 0: nothing to probe", file=sys.stderr)
         return EXIT_FAILED
     host = LOOPBACK.get(config.http.host, config.http.host)
-    url = f"http://{host}:{config.http.port}/{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=config.http.check_timeout + 2) as response:
-            print(response.read().decode("utf-8", "replace").strip())
-            return EXIT_OK if response.status == 200 else EXIT_FAILED
-    except urllib.error.HTTPError as exc:
-        print(exc.read().decode("utf-8", "replace").strip())
-    except OSError as exc:
-        print(f"sr2fhir status: {url}: {exc}", file=sys.stderr)
-    return EXIT_FAILED
+    code, text = fetch(host, config.http.port, path, config.http.check_timeout + 2)
+    print(text, file=sys.stdout if code is not None else sys.stderr)
+    return EXIT_OK if code == 200 else EXIT_FAILED
 
 
 def gather(config: Config, now: float | None = None) -> dict[str, Any]:

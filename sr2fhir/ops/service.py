@@ -31,6 +31,7 @@ SCP_STATS = "scp"
 HISTORY = "history.json"
 HISTORY_EVERY = 10.0  # seconds between samples
 HISTORY_KEEP = 360  # one hour
+WORKER_SAVE_EVERY = 0.5  # seconds: how stale /metrics may see a worker's counters
 
 
 def scp_ports(scp: Any) -> list[int]:
@@ -161,6 +162,6 @@ def read_history(folder: Path) -> list[dict[str, Any]]:
 
 
 def worker_stats(config: Config, index: int) -> Stats:
-    """The counters of worker seat `index`, saved after each change (a few per delivery)."""
+    """The counters of worker seat `index`, saved every WORKER_SAVE_EVERY s when changed."""
     path = stats_dir(config.spool.path) / f"{worker_stats_name(index)}.json"
-    return Stats(path, autosave=True)
+    return Stats(path, save_every=WORKER_SAVE_EVERY)

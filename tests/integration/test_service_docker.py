@@ -82,7 +82,7 @@ def test_the_gateway_image_is_small_unprivileged_and_checks_its_health() -> None
     assert {"11112", str(Config().http.port)} <= set(exposed)
     assert str(Config().dicom.port) == "11112"
     health = one(parsed, "HEALTHCHECK")
-    assert exec_form(health.split("CMD ", 1)[1])[:2] == ["sr2fhir", "status"]
+    assert exec_form(health.split("CMD ", 1)[1])[:3] == ["python", "-m", "sr2fhir.ops.probe"]
     assert exec_form(one(parsed, "ENTRYPOINT")) == ["sr2fhir", "serve"]
     for dockerfile in DOCKER.glob("*Dockerfile"):  # every stage of every image
         for name in re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE):
@@ -92,9 +92,14 @@ def test_the_gateway_image_is_small_unprivileged_and_checks_its_health() -> None
 
 def in_this_checkout(words: list[str], data_dir: Path) -> list[str]:
     """An image command with the image's paths mapped to this checkout and a test folder."""
-    assert words[0] == "sr2fhir"
-    mapped = [sys.executable, "-m", "sr2fhir"]
-    for word in words[1:]:
+    if words[:2] == ["python", "-m"]:
+        words = [sys.executable, *words[1:]]
+    elif words[0] == "sr2fhir":
+        words = [sys.executable, "-m", "sr2fhir", *words[1:]]
+    else:
+        raise AssertionError(f"unexpected image command {words}")
+    mapped = words[:3]
+    for word in words[3:]:
         word = word.replace("/etc/sr2fhir/sr2fhir.yaml", str(REPO / "config" / "sr2fhir.yaml"))
         mapped.append(word.replace("/var/lib/sr2fhir", str(data_dir)))
     return mapped

@@ -99,9 +99,14 @@ def test_a_running_gateway_reports_alive_ready_and_what_it_did(
         "workers": True,
         "sink": True,
     }
-    status, content_type, text = get(port, "/metrics")
+    status, content_type, _ = get(port, "/metrics")
     assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
-    metrics = parse_metrics(text)
+
+    def metrics_with_latency() -> dict[str, float]:  # workers save counters every 0.5 s
+        found = parse_metrics(get(port, "/metrics")[2])
+        return found if found["sr2fhir_delivery_latency_seconds_count"] == 3 else {}
+
+    metrics = wait_until(metrics_with_latency, 10, "the workers' counters")
     received = (
         f'sr2fhir_instances_received_total{{sop_class_uid="{COMPREHENSIVE_SR}",'
         'calling_ae="PYSCU",result="stored"}'

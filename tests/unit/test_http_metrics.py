@@ -19,19 +19,21 @@ from sr2fhir.ops.queue_view import FolderSize, QueueView
 from sr2fhir.ops.stats import MAX_LABEL_SETS, OTHER, Histogram, Snapshot, Stats, read_stats
 from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, JobStatus
+from tests.integration.peers import wait_until
 
 
 def test_a_new_process_for_the_same_seat_continues_the_counts(tmp_path: Path) -> None:
     path = tmp_path / "stats" / "worker-0.json"
-    first = Stats(path, autosave=True)
+    first = Stats(path, save_every=60)
     first.inc(recorders.FHIR_RESPONSES, ("POST", "200"))
     first.observe(recorders.LATENCY, 0.3)
-    second = Stats(path, autosave=True)  # the replacement worker
+    first.close()  # a worker's last counts are written when it ends
+    second = Stats(path, save_every=0.05)  # the replacement worker
     second.inc(recorders.FHIR_RESPONSES, ("POST", "200"))
     second.observe(recorders.LATENCY, 7.0)
-    Stats(tmp_path / "stats" / "worker-1.json", autosave=True).inc(
-        recorders.FHIR_RESPONSES, ("POST", "503")
-    )
+    other = Stats(tmp_path / "stats" / "worker-1.json", save_every=0.05)
+    other.inc(recorders.FHIR_RESPONSES, ("POST", "503"))
+    wait_until(lambda: not second._dirty and not other._dirty, 10, "the saver threads")
 
     total = read_stats(tmp_path / "stats")
 

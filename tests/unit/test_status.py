@@ -11,6 +11,7 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.daemon import Gateway
+from sr2fhir.ops import probe
 from sr2fhir.ops.service import HISTORY
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
 from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
@@ -34,18 +35,21 @@ def test_status_while_the_gateway_runs(tmp_path: Path, capsys: pytest.CaptureFix
         wait_until(lambda: set(acked) <= outbox_uids(outbox), 60, "three Bundles")
         gateway.ops.publish()  # the supervision tick of run_until_signalled
 
-        code, out, _ = status(capsys, "--data-dir", str(tmp_path / "data"))
+        def shown() -> str:  # workers write their counters at most every 0.5 s
+            code, out, _ = status(capsys, "--data-dir", str(tmp_path / "data"))
+            assert code == 0
+            return out if "(3 deliveries)" in out else ""
 
-        assert code == 0
+        out = wait_until(shown, 10, "the workers' counters")
         assert "gateway:        running" in out
         assert "queue:          READY 0  LOCKED 0  DONE 3  FAILED 0" in out
         assert "associations accepted 1, rejected 0; instances stored 3" in out
         assert "by calling AE:  PYSCU 3" in out
-        assert "(3 deliveries)" in out
         assert "last errors: none" in out
     finally:
         gateway.stop()
     code, out, _ = status(capsys, "--data-dir", str(tmp_path / "data"), "--json")
+    assert code == 0
     picture = json.loads(out)
     assert picture["gateway"]["state"] == "stopped"
     assert picture["deliveries"]["delivered"] == 3
@@ -126,3 +130,32 @@ def test_probe_of_a_wildcard_host_asks_loopback(
     monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(port))
     code, _, err = status(capsys, "--probe", "healthz")
     assert code == 1 and f"http://127.0.0.1:{port}/healthz" in err
+
+
+def test_the_light_probe_reads_the_http_settings_like_the_gateway(tmp_path: Path) -> None:
+    config = tmp_path / "sr2fhir.yaml"
+    config.write_text("http:\n  host: 0.0.0.0\n  port: 9200\n")
+    assert probe.endpoint(None, {}) == ("127.0.0.1", 9112)
+    assert probe.endpoint(str(config), {}) == ("127.0.0.1", 9200)
+    assert probe.endpoint(str(config), {"SR2FHIR_HTTP_PORT": "9300"}) == ("127.0.0.1", 9300)
+    assert probe.endpoint(None, {"SR2FHIR_HTTP_HOST": "::"}) == ("::1", 9112)
+
+
+def test_the_light_probe_exits_0_only_on_200(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = Gateway(gateway_config(tmp_path))
+    gateway.start()
+    try:
+        assert gateway.http is not None
+        monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(gateway.http.port))
+        assert probe.main(["healthz"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"status": "alive"}
+        gateway.ops.mark_stopping()
+        assert probe.main(["readyz"]) == 1
+    finally:
+        gateway.stop()
+    assert probe.main(["healthz"]) == 1
+    assert "Connection refused" in capsys.readouterr().err
+    monkeypatch.setenv("SR2FHIR_HTTP_PORT", "0")
+    assert probe.main(["healthz"]) == 1
