@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shlex
@@ -113,7 +114,7 @@ def test_serve_notifies_ready_once_listening_pings_the_watchdog_and_says_stoppin
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            exec_start(tmp_path / "state"),
+            [*exec_start(tmp_path / "state"), "--log-format", "json"],  # as for a log shipper
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -142,5 +143,6 @@ def test_serve_notifies_ready_once_listening_pings_the_watchdog_and_says_stoppin
     finally:
         stop_process(proc)
         sock.close()
-    text = log_path.read_text()
-    assert text.index("listening on") < text.index("gateway stopped")
+    messages = [json.loads(line)["message"] for line in log_path.read_text().splitlines()]
+    listening = next(i for i, m in enumerate(messages) if "listening on" in m)
+    assert listening < messages.index("gateway stopped")
