@@ -18,6 +18,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,9 +132,13 @@ class Stats:
         self._data = _load(path) if path is not None else Snapshot()
         self._dirty = False
         self._closed = threading.Event()
-        if save_every is not None:
-            saver = threading.Thread(
-                target=self._save_loop, args=(save_every,), name="sr2fhir-stats", daemon=True
+        self.saver: threading.Thread | None = None
+        if save_every is not None:  # the thread holds no reference: it ends with the object
+            self.saver = saver = threading.Thread(
+                target=_save_loop,
+                args=(weakref.ref(self), self._closed, save_every),
+                name="sr2fhir-stats",
+                daemon=True,
             )
             saver.start()
 
@@ -169,10 +174,6 @@ class Stats:
         self._closed.set()
         self.save()
 
-    def _save_loop(self, every: float) -> None:
-        while not self._closed.wait(every):
-            self.save()
-
     def _write(self) -> None:
         if self.path is None:
             return
@@ -186,6 +187,15 @@ class Stats:
             log.debug("cannot write %s: %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def _save_loop(ref: weakref.ref[Stats], closed: threading.Event, every: float) -> None:
+    while not closed.wait(every):
+        stats = ref()
+        if stats is None:
+            return
+        stats.save()
+        del stats
 
 
 def _load(path: Path) -> Snapshot:

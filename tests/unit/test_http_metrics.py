@@ -194,3 +194,14 @@ def test_received_instances_are_counted_stored_or_refused() -> None:
         ("1.2.840.10008.5.1.4.1.1.88.22", "CT1", "stored"): 1,
         ("1.2.840.10008.5.1.4.1.1.88.22", "CT1", "refused"): 1,
     }
+
+
+def test_the_saver_thread_ends_with_its_counters(tmp_path: Path) -> None:
+    stats = Stats(tmp_path / "worker-0.json", save_every=0.01)
+    saver = stats.saver
+    assert saver is not None and saver.is_alive()
+    stats.inc(recorders.FHIR_RESPONSES, ("POST", "201"))
+    wait_until(lambda: (tmp_path / "worker-0.json").exists(), 5, "the first save")
+    del stats
+    saver.join(5)
+    assert not saver.is_alive()
