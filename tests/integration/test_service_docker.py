@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from sr2fhir.config import Config
+from sr2fhir.ops.probe import fetch
 from tests.integration.peers import (
     REPO,
     free_port,
@@ -148,6 +149,15 @@ def test_the_images_commands_run_outside_docker(tmp_path: Path) -> None:
         uid = sop_instance_uid(report[0])
         wait_until(lambda: uid in outbox_uids(data_dir / "outbox"), 60, "the Bundle")
         assert "0.0.0.0:" in log_path.read_text()  # SR2FHIR_HTTP_HOST from the image
+
+        def metrics() -> str:  # worker processes publish their counters every 0.5 s
+            status, text = fetch("127.0.0.1", http_port, "metrics")
+            assert status == 200
+            return text if "sr2fhir_delivery_latency_seconds_count 1" in text else ""
+
+        text = wait_until(metrics, 30, "the worker process's counters in /metrics")
+        assert 'calling_ae="TESTSCU",result="stored"} 1' in text
+        assert 'sr2fhir_workers{state="alive"} 2' in text
 
         proc.send_signal(getattr(signal, one(parsed, "STOPSIGNAL")))
         assert proc.wait(20) == 0
