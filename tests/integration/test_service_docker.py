@@ -251,3 +251,22 @@ def compose_command() -> list[str] | None:
     ):
         return [docker, "compose"]
     return None
+
+
+def test_the_wheel_the_image_installs_holds_every_module_of_the_package() -> None:
+    """`pip wheel .` in the build stage packages what pyproject's package finder finds: every
+    folder of sr2fhir/ with Python modules must be a package it finds (sr2fhir/ops too)."""
+    import tomllib
+    from setuptools import find_packages
+
+    settings = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set(find_packages(where=str(REPO), **settings["packages"]["find"]))
+    folders = {
+        ".".join(path.parent.relative_to(REPO).parts)
+        for path in (REPO / "sr2fhir").rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert folders <= found, f"not packaged: {sorted(folders - found)}"
+    assert "sr2fhir.ops" in found
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["sr2fhir"] == "sr2fhir.cli:main"  # the image's ENTRYPOINT
