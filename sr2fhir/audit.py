@@ -9,10 +9,16 @@ never patient names, IDs or dataset content.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from sr2fhir.spool import InstanceInfo
+
+log = logging.getLogger(__name__)
 
 AuditValue = str | int | float | list[str] | None
 
@@ -39,3 +45,42 @@ class AuditLog:
             os.write(fd, (line + "\n").encode("utf-8"))
         finally:
             os.close(fd)
+
+
+def audit_association(audit: AuditLog) -> Callable[[str, Any], None]:
+    """A listener for association results: calling/called AE titles and the peer address."""
+
+    def record(result: str, info: Any) -> None:
+        try:
+            audit.record(
+                f"association-{result}",
+                calling_ae=info.calling_ae,
+                called_ae=info.called_ae,
+                peer=info.peer,
+            )
+        except OSError as exc:
+            log.error("audit trail not written: %s", exc.strerror or exc)
+
+    return record
+
+
+def auditing_receive(
+    receive: Callable[[bytes, InstanceInfo], int], audit: AuditLog
+) -> Callable[[bytes, InstanceInfo], int]:
+    """The spool's receive, recording each stored instance once it is durable."""
+
+    def audited(data: bytes, info: InstanceInfo) -> int:
+        job_id = receive(data, info)
+        try:
+            audit.record(
+                "instance-received",
+                job_id=job_id,
+                sop_instance_uid=info.sop_instance_uid,
+                sop_class_uid=info.sop_class_uid,
+                calling_ae=info.calling_ae,
+            )
+        except OSError as exc:  # stored already: the C-STORE still succeeds
+            log.error("job %d: audit trail not written: %s", job_id, exc.strerror or exc)
+        return job_id
+
+    return audited

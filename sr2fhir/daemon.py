@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sr2fhir.audit import AuditLog
+from sr2fhir.audit import AuditLog, audit_association, auditing_receive
 from sr2fhir.config import Config, dump_config
 from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
@@ -230,10 +230,13 @@ class Gateway:
         build_sink(self.config).recover()
         self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
         self.pool.start()
-        self.scp = StorageScp(
-            self.config.dicom, counting_receive(self.spool.receive, self.ops.scp_stats)
-        )
-        instrument_scp(self.scp, self.ops.scp_stats)
+        receive = counting_receive(self.spool.receive, self.ops.scp_stats)
+        audit = build_audit(self.config)
+        listeners = [audit_association(audit)] if audit is not None else []
+        if audit is not None:
+            receive = auditing_receive(receive, audit)
+        self.scp = StorageScp(self.config.dicom, receive)
+        instrument_scp(self.scp, self.ops.scp_stats, listeners)
         try:
             self.scp.start()
         except OSError:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import evt
@@ -20,6 +22,19 @@ from sr2fhir.ops.stats import Stats
 from sr2fhir.scp.handlers import Receive
 from sr2fhir.sinks import Sink
 from sr2fhir.spool import InstanceInfo, Job, Spool
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationInfo:
+    """Who asked, taken when the A-ASSOCIATE-RQ arrives (a rejection clears it later)."""
+
+    calling_ae: str
+    called_ae: str
+    peer: str
+
+
+AssociationListener = Callable[[str, AssociationInfo], None]
+"""(result "accepted" | "rejected", who asked) -> None."""
 
 ASSOCIATIONS = "associations_total"  # labels: result (accepted | rejected)
 RECEIVED = "instances_received_total"  # labels: sop_class_uid, calling_ae, result
@@ -32,10 +47,11 @@ class AssociationCounter:
     (the allow-list, too many associations, a wrong called AE title). A TCP connection that
     never asks for an association (a port probe) is not counted."""
 
-    def __init__(self, stats: Stats) -> None:
+    def __init__(self, stats: Stats, listeners: Sequence[AssociationListener] = ()) -> None:
         self.stats = stats
+        self.listeners = tuple(listeners)
         self._lock = threading.Lock()
-        self._pending: set[int] = set()
+        self._pending: dict[int, AssociationInfo] = {}
 
     def handlers(self) -> list[tuple[Any, Any]]:
         return [
@@ -45,20 +61,32 @@ class AssociationCounter:
         ]
 
     def _requested(self, event: Any) -> None:
+        assoc = event.assoc
+        request = assoc.requestor.primitive  # the A-ASSOCIATE-RQ as received
+        info = AssociationInfo(
+            calling_ae=str(request.calling_ae_title).strip(),
+            called_ae=str(request.called_ae_title).strip(),
+            peer=f"{assoc.requestor.address}:{assoc.requestor.port}",
+        )
         with self._lock:
-            self._pending.add(id(event.assoc))
+            self._pending[id(assoc)] = info
 
     def _accepted(self, event: Any) -> None:
         with self._lock:
-            self._pending.discard(id(event.assoc))
-        self.stats.inc(ASSOCIATIONS, ("accepted",))
+            info = self._pending.pop(id(event.assoc), None)
+        self._count("accepted", info)
 
     def _closed(self, event: Any) -> None:
         with self._lock:
-            if id(event.assoc) not in self._pending:
-                return
-            self._pending.discard(id(event.assoc))
-        self.stats.inc(ASSOCIATIONS, ("rejected",))
+            info = self._pending.pop(id(event.assoc), None)
+        if info is not None:
+            self._count("rejected", info)
+
+    def _count(self, result: str, info: AssociationInfo | None) -> None:
+        self.stats.inc(ASSOCIATIONS, (result,))
+        if info is not None:
+            for listener in self.listeners:
+                listener(result, info)
 
 
 def counting_receive(receive: Receive, stats: Stats) -> Receive:
@@ -76,10 +104,11 @@ def counting_receive(receive: Receive, stats: Stats) -> Receive:
     return counted
 
 
-def instrument_scp(scp: Any, stats: Stats) -> None:
-    """Add the association counters to a StorageScp before its start(), ahead of its own
-    handlers: the allow-list rejects (and closes) inside EVT_REQUESTED."""
-    scp._handlers[:0] = AssociationCounter(stats).handlers()  # first: before the allow-list
+def instrument_scp(scp: Any, stats: Stats, listeners: Sequence[AssociationListener] = ()) -> None:
+    """Add the association counters (and listeners, e.g. the audit trail) to a StorageScp
+    before its start(), ahead of its own handlers: the allow-list rejects inside EVT_REQUESTED."""
+    counter = AssociationCounter(stats, listeners)
+    scp._handlers[:0] = counter.handlers()  # first: before the allow-list
 
 
 class ObservedSpool(Spool):

@@ -90,6 +90,10 @@ def test_an_unknown_calling_ae_is_rejected(gateway: GatewayProcess, tmp_path: Pa
     sent = storescu(gateway.port, write_reports(tmp_path, 1, start=500), calling="INTRUDER")
     assert sent.returncode != 0
     assert "INTRUDER" in gateway.log_text()
+    audit = "".join(p.read_text() for p in (gateway.data_dir / "audit").glob("*.jsonl"))
+    rejected = [line for line in audit.splitlines() if '"event":"association-rejected"' in line]
+    assert rejected and all('"calling_ae":"INTRUDER"' in line for line in rejected)
+    assert '"peer":"127.0.0.1:' in rejected[0]
 
 
 def test_a_non_tid1500_sr_is_acknowledged_then_quarantined(

@@ -73,7 +73,8 @@ def test_a_full_cycle_at_debug_level_logs_and_audits_no_phi(tmp_path: Path) -> N
     audit_files = list((data_dir / "audit").glob("*.jsonl"))
     assert audit_files
     audit_text = "".join(p.read_text() for p in audit_files)
-    assert '"event":"delivered"' in audit_text and '"event":"failed"' in audit_text
+    for event in ("association-accepted", "instance-received", "delivered", "failed"):
+        assert f'"event":"{event}"' in audit_text, event
     for text, where in ((log_text, "gateway log"), (audit_text, "audit trail")):
         for secret in PHI:
             assert secret not in text, f"{secret} found in the {where}"
