@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sr2fhir.config import Config
 from sr2fhir.errors import DeliveryError, Sr2FhirError
@@ -100,6 +101,7 @@ class SinkProbe:
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, Check] | None = None
+        self._http: Any = None  # one FhirHttp (session, TLS context, auth token) reused
 
     def __call__(self) -> Check:
         if self.config.delivery.sink != "fhir":
@@ -119,13 +121,15 @@ class SinkProbe:
     def _fhir(self) -> Check:
         from sr2fhir.fhir.sink import build_fhir_sink  # requests only when the sink is fhir
 
-        fhir = dataclasses.replace(
-            self.config.fhir,
-            connect_timeout=min(self.config.fhir.connect_timeout, self.timeout),
-            read_timeout=self.timeout,
-        )
+        if self._http is None:
+            fhir = dataclasses.replace(
+                self.config.fhir,
+                connect_timeout=min(self.config.fhir.connect_timeout, self.timeout),
+                read_timeout=self.timeout,
+            )
+            self._http = build_fhir_sink(fhir).http
         try:
-            response = build_fhir_sink(fhir).http.request("GET", "metadata")
+            response = self._http.request("GET", "metadata")
         except (DeliveryError, OSError) as exc:
             return Check("sink", False, f"FHIR server unreachable: {exc}")
         if 200 <= response.status_code < 300:
