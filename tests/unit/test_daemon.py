@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,6 @@ def gateway_config(tmp_path: Path, **workers: Any) -> Config:
         },
     )
     return dataclasses.replace(config, workers=dataclasses.replace(config.workers, **workers))
-
-
-@pytest.fixture
-def started() -> Iterator[Callable[[Gateway], Gateway]]:
-    running: list[Gateway] = []
-
-    def start(gateway: Gateway) -> Gateway:
-        gateway.start()
-        running.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in running:
-        gateway.stop()
 
 
 def test_received_reports_become_bundles_in_the_outbox(

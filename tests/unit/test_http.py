@@ -7,7 +7,7 @@ import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +34,6 @@ def gateway_config(tmp_path: Path, **overrides: Any) -> Config:
         **overrides,
     }
     return load_config(env={}, overrides=settings)
-
-
-@pytest.fixture
-def started() -> Iterator[Callable[[Gateway], Gateway]]:
-    running: list[Gateway] = []
-
-    def start(gateway: Gateway) -> Gateway:
-        gateway.start()
-        running.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in running:
-        gateway.stop()
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:
