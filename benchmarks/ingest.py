@@ -22,8 +22,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,30 +77,49 @@ def dcmtk_ingest(files: Sequence[Path], work: Path, associations: int) -> float:
     return took
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The processes of a process group (the gateway and its workers)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    pids.append(int(entry.name))
+            except ProcessLookupError:
+                continue
+    return pids
+
+
 def group_rss_kb(pgid: int, field: str) -> int:
     """Sum of a /proc status field (VmHWM = peak, VmRSS = now) over a process group."""
     total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in group_pids(pgid):
         try:
-            if os.getpgid(int(entry.name)) != pgid:
-                continue
-            with open(f"/proc/{entry.name}/status") as status:
+            with open(f"/proc/{pid}/status") as status:
                 for line in status:
                     if line.startswith(field + ":"):
                         total += int(line.split()[1])
-        except (OSError, ProcessLookupError):
+        except OSError:
             continue
     return total
 
 
-def start_ready_gateway(data_dir: Path, workers: int, mode: str) -> GatewayProcess:
-    env = {"SR2FHIR_WORKERS_MODE": mode}  # INFO logging, as deployed
-    gateway = start_gateway(data_dir, "--workers", str(workers), env=env)
+def done_jobs(data_dir: Path) -> int:
+    """DONE rows in the gateway's job table (read beside the running gateway)."""
+    with closing(sqlite3.connect(data_dir / "jobs.sqlite3")) as db:
+        return int(db.execute("SELECT count(*) FROM jobs WHERE status='DONE'").fetchone()[0])
+
+
+def start_ready_gateway(
+    data_dir: Path, workers: int, mode: str, env: Mapping[str, str] | None = None
+) -> GatewayProcess:
+    """A gateway whose workers have delivered one warm-up report; `env` adds settings
+    (e.g. the fhir sink)."""
+    settings = {"SR2FHIR_WORKERS_MODE": mode, **(env or {})}  # INFO logging, as deployed
+    gateway = start_gateway(data_dir, "--workers", str(workers), env=settings)
     probe = write_reports(data_dir.parent / "probe", 1, start=10**6)  # workers up and mapping
     send(gateway.port, probe, 1, "SR2FHIR")
-    wait_until(lambda: outbox_uids(gateway.outbox), 120, "the warm-up Bundle")
+    wait_until(lambda: done_jobs(data_dir), 120, "the warm-up delivery")
     for bundle in gateway.outbox.glob("*.json"):
         bundle.unlink()
     return gateway
