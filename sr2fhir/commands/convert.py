@@ -133,7 +133,7 @@ def _convert(path: Path, options: MappingOptions) -> Converted | None:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
         return None
-    return Converted(str(ds.SOPInstanceUID), bundle)
+    return Converted(str(ds.get("SOPInstanceUID", "")).strip(), bundle)
 
 
 def _convert_to_stdout(

@@ -1,7 +1,7 @@
 """TID 1500 Measurement Report -> FHIR R5 transaction Bundle (pure functions, no I/O).
 
 Public API:
-    read_sr_file(path) / read_sr_bytes(data) -> pydicom Dataset      (raise SrParseError)
+    read_sr_file(path) / read_sr_bytes(data) -> data set (.get by keyword) (raise SrParseError)
     convert_dataset(ds, options) -> Bundle dict     (raise SrParseError, MappingError)
     bundle_to_json(bundle) -> bytes                                    (deterministic serialisation)
 """

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.dataset import Dataset
-
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping.codes import Code, normalise
+from sr2fhir.mapping.dataset import ElementSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ class ContentItem:
         return self.concept.key if self.concept is not None else None
 
 
-def parse_code(item: Dataset, where: str) -> Code:
+def parse_code(item: ElementSource, where: str) -> Code:
     """Parse a Code Sequence item (Basic Code Sequence Macro), honouring long and URN codes."""
     designator = _str(item.get("CodingSchemeDesignator"))
     meaning = _str(item.get("CodeMeaning"))
@@ -90,7 +89,7 @@ def parse_code(item: Dataset, where: str) -> Code:
     return normalise(value, designator, meaning, version, is_urn)
 
 
-def first_code(ds: Dataset, keyword: str, where: str, path: str) -> Code | None:
+def first_code(ds: ElementSource, keyword: str, where: str, path: str) -> Code | None:
     seq = ds.get(keyword)
     if not seq:
         return None
@@ -100,12 +99,12 @@ def first_code(ds: Dataset, keyword: str, where: str, path: str) -> Code | None:
         raise SrParseError(str(exc), path) from None
 
 
-def parse_content_tree(ds: Dataset) -> ContentItem:
+def parse_content_tree(ds: ElementSource) -> ContentItem:
     """Parse the document root and its whole content tree."""
     return _parse_item(ds, "1", relationship=None)
 
 
-def _parse_item(item: Dataset, path: str, relationship: str | None) -> ContentItem:
+def _parse_item(item: ElementSource, path: str, relationship: str | None) -> ContentItem:
     by_reference = item.get("ReferencedContentItemIdentifier")
     if by_reference is not None:
         ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
@@ -143,7 +142,7 @@ def _parse_item(item: Dataset, path: str, relationship: str | None) -> ContentIt
     )
 
 
-def _parse_value(item: Dataset, value_type: str, path: str) -> dict[str, Any]:
+def _parse_value(item: ElementSource, value_type: str, path: str) -> dict[str, Any]:
     if value_type == "TEXT":
         return {"text": _required_str(item, "TextValue", "TEXT", path)}
     if value_type == "CODE":
@@ -164,7 +163,7 @@ def _parse_value(item: Dataset, value_type: str, path: str) -> dict[str, Any]:
     return {}
 
 
-def _parse_numeric(item: Dataset, path: str) -> NumericValue:
+def _parse_numeric(item: ElementSource, path: str) -> NumericValue:
     qualifier = first_code(item, "NumericValueQualifierCodeSequence", "qualifier", path)
     measured = item.get("MeasuredValueSequence")
     if not measured:
@@ -188,7 +187,7 @@ def _parse_numeric(item: Dataset, path: str) -> NumericValue:
     return NumericValue(value, unit, qualifier)
 
 
-def _parse_references(item: Dataset, value_type: str, path: str) -> tuple[SopReference, ...]:
+def _parse_references(item: ElementSource, value_type: str, path: str) -> tuple[SopReference, ...]:
     seq = item.get("ReferencedSOPSequence")
     if not seq:
         raise SrParseError(f"{value_type} item has no Referenced SOP Sequence (0008,1199)", path)
@@ -209,7 +208,7 @@ def _parse_references(item: Dataset, value_type: str, path: str) -> tuple[SopRef
     return tuple(refs)
 
 
-def _parse_graphic(item: Dataset, value_type: str, path: str) -> Graphic:
+def _parse_graphic(item: ElementSource, value_type: str, path: str) -> Graphic:
     graphic_type = _str(item.get("GraphicType"))
     data = item.get("GraphicData")
     if not graphic_type or data is None:
@@ -221,7 +220,7 @@ def _parse_graphic(item: Dataset, value_type: str, path: str) -> Graphic:
     return Graphic(graphic_type, tuple(float(v) for v in values), frame_of_reference)
 
 
-def _required_str(item: Dataset, keyword: str, value_type: str, path: str) -> str:
+def _required_str(item: ElementSource, keyword: str, value_type: str, path: str) -> str:
     value = item.get(keyword)
     if value is None:
         raise SrParseError(f"{value_type} item has no {keyword}", path)

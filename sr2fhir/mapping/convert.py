@@ -1,17 +1,17 @@
-"""Entry point of the mapping: a Dataset in, a transaction Bundle out."""
+"""Entry point of the mapping: a data set in, a transaction Bundle out."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from sr2fhir.errors import Sr2FhirError, SrParseError
 from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.content import parse_content_tree
 from sr2fhir.mapping.context import BuildContext, ReportReferences, Resource
+from sr2fhir.mapping.dataset import ElementSource
 from sr2fhir.mapping.devices import (
     build_general_equipment_device,
     build_participant_device,
@@ -51,7 +51,7 @@ TID_1500_SOP_CLASSES = frozenset(
 
 
 def convert_dataset(
-    ds: Dataset,
+    ds: ElementSource,
     options: MappingOptions = DEFAULT_OPTIONS,
     references: ReportReferences | None = None,
 ) -> dict[str, Any]:

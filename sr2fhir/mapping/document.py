@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.dataset import Dataset
-
 from sr2fhir.errors import MappingError
 from sr2fhir.mapping.content import _str
+from sr2fhir.mapping.dataset import ElementSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +60,7 @@ class DocumentHeader:
     series_of_instance: dict[str, str]
 
 
-def parse_document_header(ds: Dataset) -> DocumentHeader:
+def parse_document_header(ds: ElementSource) -> DocumentHeader:
     """Read the header; a missing Patient ID or Study Instance UID is a MappingError."""
     study_uid = _str(ds.get("StudyInstanceUID"))
     if not study_uid:
@@ -95,7 +94,7 @@ def parse_document_header(ds: Dataset) -> DocumentHeader:
     )
 
 
-def _equipment(item: Dataset) -> Equipment:
+def _equipment(item: ElementSource) -> Equipment:
     return Equipment(
         manufacturer=_str(item.get("Manufacturer")) or None,
         model_name=_str(item.get("ManufacturerModelName")) or None,
@@ -111,7 +110,7 @@ def _equipment(item: Dataset) -> Equipment:
     )
 
 
-def _participants(ds: Dataset) -> tuple[tuple[str, ...], tuple[Equipment, ...]]:
+def _participants(ds: ElementSource) -> tuple[tuple[str, ...], tuple[Equipment, ...]]:
     persons: list[str] = []
     devices: list[Equipment] = []
     for item in ds.get("ParticipantSequence") or ():
@@ -142,7 +141,7 @@ def _universal_entity(seq: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _evidence(ds: Dataset) -> dict[str, str]:
+def _evidence(ds: ElementSource) -> dict[str, str]:
     """SOP Instance UID -> Series Instance UID from the evidence sequences of the header."""
     found: dict[str, str] = {}
     for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):

@@ -1,4 +1,8 @@
-"""Read a Part-10 file (or bytes) into a pydicom Dataset, with one-line reasons on failure."""
+"""Read a Part-10 file (or bytes) into a data set, with one-line reasons on failure.
+
+The common encodings go through the fast decoder (dataset.py); everything else, including
+every broken file, through pydicom, whose errors name the reason.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from pathlib import Path
 
 import pydicom
 import pydicom.config
-from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from sr2fhir.errors import SrParseError
+from sr2fhir.mapping.dataset import ElementSource, decode_part10
 
 # Over-long UIDs and similar VR violations are tolerated (the IG's own example has one), and
 # pydicom must not print warnings of its own: every rejection is our one-line message.
@@ -39,7 +43,7 @@ class _ReadWatch(io.BytesIO):
         return self.short_reads > 0 or self.empty_reads > 1
 
 
-def read_sr_file(path: str | Path) -> Dataset:
+def read_sr_file(path: str | Path) -> ElementSource:
     """Read a DICOM file; raise SrParseError naming why it is not readable DICOM."""
     try:
         data = Path(path).read_bytes()
@@ -48,10 +52,17 @@ def read_sr_file(path: str | Path) -> Dataset:
     return read_sr_bytes(data)
 
 
-def read_sr_bytes(data: bytes) -> Dataset:
+def read_sr_bytes(data: bytes) -> ElementSource:
     """Read a DICOM dataset from bytes (Part-10 with or without preamble)."""
     if not data:
         raise SrParseError("not a DICOM file: empty")
+    fast = decode_part10(data)
+    if fast is not None:
+        return fast
+    return _read_with_pydicom(data)
+
+
+def _read_with_pydicom(data: bytes) -> ElementSource:
     has_prefix = data[128:132] == b"DICM"
     if not has_prefix and not _looks_like_raw(data):
         raise SrParseError("not a DICOM file: no DICM prefix and no dataset")

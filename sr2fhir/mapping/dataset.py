@@ -1,0 +1,239 @@
+"""A small PS3.5 decoder for the Part-10 SR files the gateway receives (the fast path).
+
+pydicom decodes every element through several layers of Python per element; an SR has
+hundreds of small elements, so reading one report through pydicom costs more than mapping
+it. This decoder walks the encoded bytes once, keeps each element as (VR, start, stop) and
+decodes only the values the mapping asks for, by keyword.
+
+It handles what storage SCUs send in practice: Implicit VR Little Endian, Explicit VR Little
+Endian and Deflated Explicit VR Little Endian, with a single-byte or UTF-8 character set.
+Anything else (Big Endian, ISO 2022 code extensions, a character set inside an item, an
+undefined-length UN, a short or inconsistent encoding) makes `decode_part10` return None,
+and the caller reads the file with pydicom, which gives the exact reason when it is broken.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any, Protocol, TypeAlias
+
+from pydicom.charset import python_encoding
+from pydicom.datadict import dictionary_VR, keyword_dict
+
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
+
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_CHARSET_TAG = 0x00080005
+
+# Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+# Values in the Specific Character Set (PS3.5 6.1.2.3); other string VRs are ASCII.
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_STRING_VRS = _CHARSET_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
+# String VRs whose value may contain a backslash: never split into several values.
+_SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+_BINARY_FORMATS = {"FL": "f", "FD": "d", "SL": "l", "SS": "h", "UL": "L", "US": "H"}
+_BINARY_SIZES = {"f": 4, "d": 8, "l": 4, "h": 2, "L": 4, "H": 2}
+
+_LITTLE_TAG_LENGTH = struct.Struct("<HHL")
+_EXPLICIT_SHORT = struct.Struct("<HH2sH")
+_EXPLICIT_LONG_LENGTH = struct.Struct("<L")
+
+
+class ElementSource(Protocol):
+    """What the mapping reads from a data set: values by keyword (pydicom's Dataset fits)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def __contains__(self, key: str) -> bool: ...
+
+
+class _NotHandled(Exception):
+    """This encoding is for pydicom to read."""
+
+
+class _Encoded:
+    """The bytes all data sets of one file point into, and their character set's codec."""
+
+    __slots__ = ("buffer", "encoding")
+
+    def __init__(self, buffer: bytes) -> None:
+        self.buffer = buffer
+        self.encoding = "latin_1"
+
+
+_Element: TypeAlias = "tuple[str, int, int] | list[DataSet]"
+
+
+class DataSet:
+    """Elements of one data set (or sequence item), decoded on request by keyword."""
+
+    __slots__ = ("_elements", "_encoded")
+
+    def __init__(self, encoded: _Encoded, elements: dict[int, _Element]) -> None:
+        self._encoded = encoded
+        self._elements = elements
+
+    def __contains__(self, key: str) -> bool:
+        tag = keyword_dict.get(key)
+        return tag is not None and tag in self._elements
+
+    def __repr__(self) -> str:  # never the values: they may be PHI
+        return f"<DataSet of {len(self._elements)} elements>"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        tag = keyword_dict.get(key)
+        element = self._elements.get(tag) if tag is not None else None
+        if element is None:
+            return default
+        if isinstance(element, list):
+            return element
+        return self._value(*element)
+
+    def _value(self, vr: str, start: int, stop: int) -> Any:
+        raw = self._encoded.buffer[start:stop]
+        if vr in _STRING_VRS:
+            text = raw.decode(self._encoded.encoding if vr in _CHARSET_VRS else "latin_1")
+            if vr in _SINGLE_VALUED:
+                return text.rstrip("\0 ")
+            values = [v.rstrip("\0 ") for v in text.split("\\")]
+            return values[0] if len(values) == 1 else values
+        fmt = _BINARY_FORMATS.get(vr)
+        if fmt is None:
+            return raw
+        count = len(raw) // _BINARY_SIZES[fmt]
+        if count == 0:
+            return None
+        numbers = struct.unpack(f"<{count}{fmt}", raw[: count * _BINARY_SIZES[fmt]])
+        return numbers[0] if count == 1 else list(numbers)
+
+
+def decode_part10(data: bytes) -> DataSet | None:
+    """The data set of a Part-10 file, or None when pydicom has to read it."""
+    if data[128:132] != b"DICM":
+        return None
+    try:
+        meta, offset = _Reader(_Encoded(data), explicit=True).elements(132, len(data), meta=True)
+        syntax = DataSet(_Encoded(data), meta).get("TransferSyntaxUID")
+        if syntax == DEFLATED_EXPLICIT_VR_LE:
+            data, offset = zlib.decompress(data[offset:], -zlib.MAX_WBITS), 0
+        elif syntax not in (IMPLICIT_VR_LE, EXPLICIT_VR_LE):
+            return None
+        encoded = _Encoded(data)
+        reader = _Reader(encoded, explicit=syntax != IMPLICIT_VR_LE)
+        elements, _ = reader.elements(offset, len(data), top_level=True)
+        top = DataSet(encoded, elements)
+        encoded.encoding = _codec(top.get("SpecificCharacterSet", ""))
+        return top if "SOPClassUID" in top else None
+    except (_NotHandled, struct.error, zlib.error, UnicodeDecodeError):
+        return None
+
+
+def _codec(term: str | list[str]) -> str:
+    """Python codec of a Specific Character Set without code extensions (PS3.3 C.12.1.1.2)."""
+    if isinstance(term, list) or term.startswith("ISO 2022") or term == "ISO_IR 13":
+        raise _NotHandled
+    codec = python_encoding.get(term)
+    if codec is None:
+        raise _NotHandled
+    return codec
+
+
+class _Reader:
+    """Walks an encoded data set, recording where each element's value lies."""
+
+    def __init__(self, encoded: _Encoded, explicit: bool) -> None:
+        self.encoded = encoded
+        self.explicit = explicit
+
+    def elements(
+        self,
+        offset: int,
+        end: int,
+        top_level: bool = False,
+        delimited: bool = False,
+        meta: bool = False,
+    ) -> tuple[dict[int, _Element], int]:
+        """Elements up to `end`, or up to the Item Delimitation Item when `delimited`."""
+        data = self.encoded.buffer
+        found: dict[int, _Element] = {}
+        while offset < end:
+            high, low, length = _LITTLE_TAG_LENGTH.unpack_from(data, offset)
+            tag = high << 16 | low
+            if meta and high != 0x0002:
+                return found, offset
+            if tag == _ITEM_END and delimited:
+                return found, offset + 8
+            if tag == _CHARSET_TAG and not top_level:
+                raise _NotHandled  # a character set of its own inside an item
+            if self.explicit:
+                vr = data[offset + 4 : offset + 6].decode("ascii")
+                if vr == "UN" and not high & 1:
+                    raise _NotHandled  # a public element of unknown VR: pydicom knows its VR
+                if vr in _LONG_VRS:
+                    (length,) = _EXPLICIT_LONG_LENGTH.unpack_from(data, offset + 8)
+                    offset += 12
+                else:
+                    length = _EXPLICIT_SHORT.unpack_from(data, offset)[3]
+                    offset += 8
+            else:
+                vr = _implicit_vr(tag, length)
+                offset += 8
+            if vr == "SQ":
+                found[tag], offset = self.sequence(offset, length)
+                continue
+            if length == _UNDEFINED or offset + length > end:
+                raise _NotHandled
+            found[tag] = (vr, offset, offset + length)
+            offset += length
+        if delimited or offset != end:
+            raise _NotHandled  # the data ended inside an element or before its delimiter
+        return found, offset
+
+    def sequence(self, offset: int, length: int) -> tuple[list[DataSet], int]:
+        data = self.encoded.buffer
+        end = len(data) if length == _UNDEFINED else offset + length
+        if end > len(data):
+            raise _NotHandled
+        items: list[DataSet] = []
+        while offset < end:
+            high, low, item_length = _LITTLE_TAG_LENGTH.unpack_from(data, offset)
+            tag = high << 16 | low
+            offset += 8
+            if tag == _SEQUENCE_END and length == _UNDEFINED:
+                return items, offset
+            if tag != _ITEM:
+                raise _NotHandled
+            if item_length == _UNDEFINED:
+                elements, offset = self.elements(offset, len(data), delimited=True)
+            else:
+                elements, offset = self.elements(offset, offset + item_length)
+            items.append(DataSet(self.encoded, elements))
+        if length == _UNDEFINED or offset != end:
+            raise _NotHandled  # the file ended before the Sequence Delimitation Item
+        return items, offset
+
+
+_IMPLICIT_VRS: dict[int, str] = {}
+
+
+def _implicit_vr(tag: int, length: int) -> str:
+    """The dictionary VR of a tag (Implicit VR); an undefined length can only be a sequence."""
+    if length == _UNDEFINED:
+        return "SQ"
+    vr = _IMPLICIT_VRS.get(tag)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+        _IMPLICIT_VRS[tag] = vr
+    return vr
