@@ -90,30 +90,31 @@ class DataSet:
         return f"<DataSet of {len(self._elements)} elements>"
 
     def get(self, key: str, default: Any = None) -> Any:
-        tag = keyword_dict.get(key)
-        element = self._elements.get(tag) if tag is not None else None
+        element = self._elements.get(keyword_dict.get(key))  # type: ignore[arg-type]
         if element is None:
             return default
         if isinstance(element, list):
             return element
-        return self._value(*element)
-
-    def _value(self, vr: str, start: int, stop: int) -> Any:
+        vr, start, stop = element
         raw = self._encoded.buffer[start:stop]
         if vr in _STRING_VRS:
             text = raw.decode(self._encoded.encoding if vr in _CHARSET_VRS else "latin_1")
-            if vr in _SINGLE_VALUED:
+            if vr in _SINGLE_VALUED or "\\" not in text:
                 return text.rstrip("\0 ")
-            values = [v.rstrip("\0 ") for v in text.split("\\")]
-            return values[0] if len(values) == 1 else values
-        fmt = _BINARY_FORMATS.get(vr)
-        if fmt is None:
-            return raw
-        count = len(raw) // _BINARY_SIZES[fmt]
-        if count == 0:
-            return None
-        numbers = struct.unpack(f"<{count}{fmt}", raw[: count * _BINARY_SIZES[fmt]])
-        return numbers[0] if count == 1 else list(numbers)
+            return [v.rstrip("\0 ") for v in text.split("\\")]
+        return _binary(vr, raw)
+
+
+def _binary(vr: str, raw: bytes) -> Any:
+    """Numbers of a binary VR (one, several, or None when empty); other VRs stay bytes."""
+    fmt = _BINARY_FORMATS.get(vr)
+    if fmt is None:
+        return raw
+    count = len(raw) // _BINARY_SIZES[fmt]
+    if count == 0:
+        return None
+    numbers = struct.unpack(f"<{count}{fmt}", raw[: count * _BINARY_SIZES[fmt]])
+    return numbers[0] if count == 1 else list(numbers)
 
 
 def decode_part10(data: bytes) -> DataSet | None:
