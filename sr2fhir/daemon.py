@@ -28,6 +28,7 @@ from sr2fhir.ops.notify import SystemdNotifier
 from sr2fhir.ops.recorders import counting_receive, instrument_scp, observe_worker
 from sr2fhir.ops.service import GatewayOps, scp_ports, worker_stats
 from sr2fhir.ops.stats import Stats
+from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.scp import StorageScp
 from sr2fhir.sinks import OutboxSink, Sink
 from sr2fhir.spool import Spool, open_spool
@@ -101,6 +102,7 @@ def run_worker_process(
     parent = multiprocessing.parent_process()
     stats = worker_stats(config, seat) if seat is not None else None
     worker = build_worker(config, spool, worker_id, converter_factory, stats)
+    tune_garbage_collector()
     log.info("worker %s started (pid %d)", worker_id, os.getpid())
     try:
         worker.run(

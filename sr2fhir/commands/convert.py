@@ -21,6 +21,7 @@ from sr2fhir.errors import (
 )
 from sr2fhir.fhir.sink import FhirSink, build_fhir_sink
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_file
+from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.validation import BundleValidator, find_validator
 
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     options = config.mapping.options()
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
+    tune_garbage_collector()
     if out is None and not args.push:
         return _convert_to_stdout(files[0], options, validator)
     if out is not None:

@@ -178,6 +178,11 @@ def bundle_to_json(bundle: dict[str, Any], indent: int | None = None) -> bytes:
 
     Compact by default (the C encoder; indenting is ~10x slower); indent=2 for people.
     """
-    separators = (",", ":") if indent is None else (",", ": ")
-    text = json.dumps(bundle, ensure_ascii=False, indent=indent, separators=separators)
+    if indent is None:
+        return (_COMPACT.encode(bundle) + "\n").encode("utf-8")
+    text = json.dumps(bundle, ensure_ascii=False, indent=indent, separators=(",", ": "))
     return (text + "\n").encode("utf-8")
+
+
+# A Bundle is a tree: skipping the encoder's cycle check saves a quarter of its time.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)

@@ -39,3 +39,14 @@ def test_every_resource_validates_as_fhir_r5(case: tuple[str, bytes]) -> None:
         model = get_fhir_model_class(resource["resourceType"])
         model.model_validate(resource)  # raises on unknown elements, types, cardinality
     get_fhir_model_class("Bundle").model_validate(bundle)
+
+
+def test_compact_serialisation_is_plain_utf8_json(case: tuple[str, bytes]) -> None:
+    import json
+
+    name, _ = case
+    bundle = convert_dataset(ALL_GOOD[name]())
+    bundle["entry"][0]["resource"]["note"] = [{"text": "Zoë Müller, 5 µm"}]
+    compact = bundle_to_json(bundle)
+    assert compact == (json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    assert "Zoë Müller, 5 µm".encode() in compact
