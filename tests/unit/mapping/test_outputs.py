@@ -48,5 +48,6 @@ def test_compact_serialisation_is_plain_utf8_json(case: tuple[str, bytes]) -> No
     bundle = convert_dataset(ALL_GOOD[name]())
     bundle["entry"][0]["resource"]["note"] = [{"text": "Zoë Müller, 5 µm"}]
     compact = bundle_to_json(bundle)
-    assert compact == (json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    plain = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert compact == plain.encode()
     assert "Zoë Müller, 5 µm".encode() in compact
