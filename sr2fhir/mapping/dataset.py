@@ -33,18 +33,18 @@ _CHARSET_TAG = 0x00080005
 
 # Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
 _LONG_VRS = frozenset(
-    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 # Values in the Specific Character Set (PS3.5 6.1.2.3); other string VRs are ASCII.
-_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-_STRING_VRS = _CHARSET_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
+_CHARSET_VRS = frozenset({b"LO", b"LT", b"PN", b"SH", b"ST", b"UC", b"UT"})
+_STRING_VRS = _CHARSET_VRS | {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"TM", b"UI", b"UR"}
 # String VRs whose value may contain a backslash: never split into several values.
-_SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
-_BINARY_FORMATS = {"FL": "f", "FD": "d", "SL": "l", "SS": "h", "UL": "L", "US": "H"}
+_SINGLE_VALUED = frozenset({b"LT", b"ST", b"UT", b"UR"})
+_BINARY_FORMATS = {b"FL": "f", b"FD": "d", b"SL": "l", b"SS": "h", b"UL": "L", b"US": "H"}
 _BINARY_SIZES = {"f": 4, "d": 8, "l": 4, "h": 2, "L": 4, "H": 2}
 
-_LITTLE_TAG_LENGTH = struct.Struct("<HHL")
-_EXPLICIT_SHORT = struct.Struct("<HH2sH")
+_LITTLE_TAG_LENGTH = struct.Struct("<HHL")  # Implicit VR, items and delimiters
+_EXPLICIT_HEADER = struct.Struct("<HH2sH")  # tag, VR, 2-byte length (or reserved)
 _EXPLICIT_LONG_LENGTH = struct.Struct("<L")
 
 
@@ -70,7 +70,7 @@ class _Encoded:
         self.encoding = "latin_1"
 
 
-_Element: TypeAlias = "tuple[str, int, int] | list[DataSet]"
+_Element: TypeAlias = "tuple[bytes, int, int] | list[DataSet]"
 
 
 class DataSet:
@@ -105,7 +105,7 @@ class DataSet:
         return _binary(vr, raw)
 
 
-def _binary(vr: str, raw: bytes) -> Any:
+def _binary(vr: bytes, raw: bytes) -> Any:
     """Numbers of a binary VR (one, several, or None when empty); other VRs stay bytes."""
     fmt = _BINARY_FORMATS.get(vr)
     if fmt is None:
@@ -166,8 +166,12 @@ class _Reader:
         """Elements up to `end`, or up to the Item Delimitation Item when `delimited`."""
         data = self.encoded.buffer
         found: dict[int, _Element] = {}
+        explicit = self.explicit
         while offset < end:
-            high, low, length = _LITTLE_TAG_LENGTH.unpack_from(data, offset)
+            if explicit:
+                high, low, vr, length = _EXPLICIT_HEADER.unpack_from(data, offset)
+            else:
+                high, low, length = _LITTLE_TAG_LENGTH.unpack_from(data, offset)
             tag = high << 16 | low
             if meta and high != 0x0002:
                 return found, offset
@@ -175,20 +179,18 @@ class _Reader:
                 return found, offset + 8
             if tag == _CHARSET_TAG and not top_level:
                 raise _NotHandled  # a character set of its own inside an item
-            if self.explicit:
-                vr = data[offset + 4 : offset + 6].decode("ascii")
-                if vr == "UN" and not high & 1:
-                    raise _NotHandled  # a public element of unknown VR: pydicom knows its VR
+            if explicit:
                 if vr in _LONG_VRS:
+                    if vr == b"UN" and not high & 1:
+                        raise _NotHandled  # a public element of unknown VR: pydicom knows it
                     (length,) = _EXPLICIT_LONG_LENGTH.unpack_from(data, offset + 8)
                     offset += 12
                 else:
-                    length = _EXPLICIT_SHORT.unpack_from(data, offset)[3]
                     offset += 8
             else:
                 vr = _implicit_vr(tag, length)
                 offset += 8
-            if vr == "SQ":
+            if vr == b"SQ":
                 found[tag], offset = self.sequence(offset, length)
                 continue
             if length == _UNDEFINED or offset + length > end:
@@ -223,18 +225,18 @@ class _Reader:
         return items, offset
 
 
-_IMPLICIT_VRS: dict[int, str] = {}
+_IMPLICIT_VRS: dict[int, bytes] = {}
 
 
-def _implicit_vr(tag: int, length: int) -> str:
+def _implicit_vr(tag: int, length: int) -> bytes:
     """The dictionary VR of a tag (Implicit VR); an undefined length can only be a sequence."""
     if length == _UNDEFINED:
-        return "SQ"
+        return b"SQ"
     vr = _IMPLICIT_VRS.get(tag)
     if vr is None:
         try:
-            vr = dictionary_VR(tag)
+            vr = dictionary_VR(tag).encode("ascii")
         except KeyError:
-            vr = "UN"
+            vr = b"UN"
         _IMPLICIT_VRS[tag] = vr
     return vr
