@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydicom.uid import UID
 
@@ -38,6 +39,7 @@ from sr2fhir.mapping.report import (
 from sr2fhir.mapping.times import from_dicom
 
 DEFAULT_OPTIONS = MappingOptions()
+_Parsed = TypeVar("_Parsed")
 SR_SOP_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 # The SR SOP classes whose IODs allow the TID 1500 content (NUM, SCOORD, IMAGE ...).
 TID_1500_SOP_CLASSES = frozenset(
@@ -63,12 +65,7 @@ def convert_dataset(
     sop_class = str(ds.get("SOPClassUID", "")).strip()
     if not sop_class.startswith(SR_SOP_CLASS_PREFIX):
         raise SrParseError(f"not an SR: SOP Class is {_sop_class_name(sop_class)}")
-    try:  # pydicom decodes nested items lazily: a corrupt one fails while we walk the tree
-        root = parse_content_tree(ds)
-    except Sr2FhirError:
-        raise
-    except Exception as exc:
-        raise SrParseError(f"corrupt DICOM content tree: {str(exc)[:160]}") from exc
+    root = _read("content tree", parse_content_tree, ds)
     if not is_measurement_report(root):
         raise SrParseError(
             "an SR but not a TID 1500 Measurement Report "
@@ -77,7 +74,7 @@ def convert_dataset(
         )
     if sop_class not in TID_1500_SOP_CLASSES:
         raise SrParseError(f"{_sop_class_name(sop_class)} cannot carry a TID 1500 report")
-    header = parse_document_header(ds)
+    header = _read("header", parse_document_header, ds)
     report = parse_measurement_report(root)
     refs = references or build_report_references(header, options)
     ctx = BuildContext(
@@ -106,6 +103,16 @@ def convert_dataset(
     if options.provenance:
         resources.append(build_provenance(header, resources, ctx.document_time.instant))
     return build_transaction_bundle(header, resources)
+
+
+def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSource) -> _Parsed:
+    """pydicom decodes elements lazily: a corrupt one fails while the mapping reads it."""
+    try:
+        return parse(ds)
+    except Sr2FhirError:
+        raise
+    except Exception as exc:
+        raise SrParseError(f"corrupt DICOM {part}: {str(exc)[:160]}") from exc
 
 
 def _status(header: DocumentHeader) -> str:

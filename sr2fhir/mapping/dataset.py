@@ -35,6 +35,10 @@ _CHARSET_TAG = 0x00080005
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
+_SHORT_VRS = frozenset(
+    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN"}
+    | {b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
+)
 # Values in the Specific Character Set (PS3.5 6.1.2.3); other string VRs are ASCII.
 _CHARSET_VRS = frozenset({b"LO", b"LT", b"PN", b"SH", b"ST", b"UC", b"UT"})
 _STRING_VRS = _CHARSET_VRS | {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"TM", b"UI", b"UR"}
@@ -98,7 +102,8 @@ class DataSet:
         vr, start, stop = element
         raw = self._encoded.buffer[start:stop]
         if vr in _STRING_VRS:
-            text = raw.decode(self._encoded.encoding if vr in _CHARSET_VRS else "latin_1")
+            codec = self._encoded.encoding if vr in _CHARSET_VRS else "latin_1"
+            text = raw.decode(codec, "replace")  # like pydicom: a bad byte is not fatal
             if vr in _SINGLE_VALUED or "\\" not in text:
                 return text.rstrip("\0 ")
             return [v.rstrip("\0 ") for v in text.split("\\")]
@@ -185,8 +190,10 @@ class _Reader:
                         raise _NotHandled  # a public element of unknown VR: pydicom knows it
                     (length,) = _EXPLICIT_LONG_LENGTH.unpack_from(data, offset + 8)
                     offset += 12
-                else:
+                elif vr in _SHORT_VRS:
                     offset += 8
+                else:
+                    raise _NotHandled  # not a VR of PS3.5 6.2: let pydicom name the fault
             else:
                 vr = _implicit_vr(tag, length)
                 offset += 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from sr2fhir.errors import SrParseError
+from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.dataset import DataSet, decode_part10
 from sr2fhir.mapping.read import _read_with_pydicom
@@ -157,3 +158,31 @@ def test_not_part10_is_left_to_pydicom() -> None:
     assert decode_part10(data[132:]) is None
     assert decode_part10(b"") is None
     assert decode_part10(b"\0" * 128 + b"DICM" + b"\xff" * 7) is None
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on mangled character sets
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+def test_mangled_bytes_map_or_are_rejected_never_crash(syntax: str) -> None:
+    """Random byte changes: a Bundle or a one-line rejection, never another exception."""
+    data = encode(factory.planar_report(), syntax)
+    rng = random.Random(1500)
+    outcomes = {"mapped": 0, "rejected": 0}
+    for _ in range(300):
+        mangled = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            mangled[rng.randrange(132, len(mangled))] = rng.randrange(256)
+        try:
+            convert_dataset(read_sr_bytes(bytes(mangled)))
+            outcomes["mapped"] += 1
+        except (SrParseError, MappingError):
+            outcomes["rejected"] += 1
+    assert outcomes["mapped"] > 0 and outcomes["rejected"] > 0
+
+
+def test_an_unknown_explicit_vr_is_left_to_pydicom_and_rejected() -> None:
+    data = encode(factory.planar_report(), ExplicitVRLittleEndian)
+    at = data.index(b"\x08\x00\x55\x11UI")  # Referenced SOP Instance UID (0008,1155)
+    mangled = data[: at + 4] + b"Uw" + data[at + 6 :]
+    assert decode_part10(mangled) is None
+    with pytest.raises(SrParseError, match="corrupt DICOM"):
+        convert_dataset(read_sr_bytes(mangled))
