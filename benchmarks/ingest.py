@@ -5,7 +5,10 @@
 Generates N benchmark reports (tests/srfactory.benchmark_report), then sends them with dcmtk
 `storescu -R` (TCP_NODELAY=1) over one association, and over `--concurrency` associations:
   1. to dcmtk's own `storescp -od DIR` (writes files, no fsync): the reference ingest rate;
-  2. to `sr2fhir serve` on a fresh data folder (fsync + job row before each answer).
+     the CPU time the storescu senders themselves used is printed too;
+  2. to benchmarks/noop_scp.py, a pynetdicom SCP that answers Success and stores nothing:
+     the floor any pynetdicom-based SCP starts from on this machine;
+  3. to `sr2fhir serve` on a fresh data folder (fsync + job row before each answer).
 It prints ingest SR/s for each and their ratio; for sr2fhir also end-to-end SR/s (first
 C-STORE until the Nth Bundle is in the outbox), p50/p95 latency from C-STORE response to
 Bundle written (the job row's receive time vs the Bundle file's mtime), and peak RSS of the
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.integration.peers import (
     GatewayProcess,
+    accepts_tcp,
+    free_port,
     outbox_uids,
     running_storescp,
     start_gateway,
@@ -67,14 +74,36 @@ def send(port: int, files: Sequence[Path], associations: int, called: str) -> fl
     return took
 
 
-def dcmtk_ingest(files: Sequence[Path], work: Path, associations: int) -> float:
+def dcmtk_ingest(files: Sequence[Path], work: Path, associations: int) -> tuple[float, float]:
+    """Wall time to dcmtk's storescp, and the CPU seconds the storescu senders used."""
     out = work / f"storescp-{associations}"
     with running_storescp(out) as port:
+        cpu = children_cpu_s()
         took = send(port, files, associations, "STORESCP")
+        cpu = children_cpu_s() - cpu
     received = len(list(out.iterdir()))
     if received != len(files):
         raise SystemExit(f"storescp stored {received} of {len(files)}")
-    return took
+    return took, cpu
+
+
+def noop_ingest(files: Sequence[Path], associations: int) -> float:
+    """The same sending to benchmarks/noop_scp.py: pynetdicom's own cost, nothing stored."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("noop_scp.py")), str(port)],
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: accepts_tcp(port), 60, "the no-op SCP to listen")
+        return send(port, files, associations, "NOOP")
+    finally:
+        stop_process(proc)
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -197,16 +226,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({args.mode}); storescu -R, TCP_NODELAY=1\n"
         )
         for associations in (1, args.concurrency):
-            dcmtk = dcmtk_ingest(files, work, associations)
+            dcmtk, sender_cpu = dcmtk_ingest(files, work, associations)
+            noop = args.count / noop_ingest(files, associations)
             run = gateway_run(files, work, associations, args.workers, args.mode)
             rate, ours = args.count / dcmtk, args.count / run.ingest_s
             print(f"{associations} association(s):")
             print(f"  ingest  dcmtk storescp : {rate:7.1f} SR/s")
+            print(f"  ingest  no-op pynetdicom: {noop:7.1f} SR/s  (stores nothing: the floor)")
             print(f"  ingest  sr2fhir serve  : {ours:7.1f} SR/s  ({ours / rate:.2f}x dcmtk)")
             print(f"  end to end (Nth Bundle): {args.count / run.end_to_end_s:7.1f} SR/s")
             p50, p95 = percentile(run.latencies, 0.5), percentile(run.latencies, 0.95)
             print(f"  C-STORE -> Bundle      : p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-            print(f"  peak RSS (all procs)   : {run.peak_rss_kb / 1024:.1f} MiB\n")
+            print(f"  peak RSS (all procs)   : {run.peak_rss_kb / 1024:.1f} MiB")
+            sender_ms = sender_cpu / args.count * 1000
+            print(f"  storescu CPU per SR    : {sender_ms:.1f} ms (the sender's own work)\n")
         if args.memory_run:
             memory_run(args.memory_run, work, args.workers, args.mode)
     return 0

@@ -225,13 +225,13 @@ def running_storescp(out_dir: Path) -> Iterator[int]:
         start_new_session=True,
     )
     try:
-        wait_until(lambda: _accepts_tcp(port) or _exited(proc), 30, "storescp to listen")
+        wait_until(lambda: accepts_tcp(port) or _exited(proc), 30, "storescp to listen")
         yield port
     finally:
         stop_process(proc)
 
 
-def _accepts_tcp(port: int) -> bool:
+def accepts_tcp(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
