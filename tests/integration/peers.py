@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -356,6 +357,16 @@ def send_files(port: int, files: Sequence[Path], acknowledged: list[str]) -> Non
     finally:
         if assoc.is_established:
             assoc.release()
+
+
+def sending_in_background(
+    port: int, files: Sequence[Path], acknowledged: list[str], wait_for: int
+) -> threading.Thread:
+    """`send_files` in a thread; returns once `wait_for` instances are acknowledged."""
+    sender = threading.Thread(target=send_files, args=(port, files, acknowledged))
+    sender.start()
+    wait_until(lambda: len(acknowledged) >= wait_for, 60, f"{wait_for} acknowledgements")
+    return sender
 
 
 # ---------------------------------------------------------------- DICOM TLS

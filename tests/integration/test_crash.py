@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from tests.integration.peers import (
     outbox_uids,
     running_gateway,
-    send_files,
+    sending_in_background,
     start_gateway,
     stop_process,
     wait_until,
@@ -32,9 +31,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_sr(tmp_path: Path) -> None:
 
     gateway = start_gateway(data_dir)
     try:
-        sender = threading.Thread(target=send_files, args=(gateway.port, files, acknowledged))
-        sender.start()
-        wait_until(lambda: len(acknowledged) >= KILL_AFTER, 60, f"{KILL_AFTER} acknowledgements")
+        sender = sending_in_background(gateway.port, files, acknowledged, KILL_AFTER)
     finally:
         stop_process(gateway.proc, signal.SIGKILL)  # the SCP, its workers: all at once
     sender.join(60)

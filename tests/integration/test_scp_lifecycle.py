@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from tests.integration.peers import (
     outbox_uids,
     running_gateway,
-    send_files,
+    sending_in_background,
     sop_instance_uid,
     start_gateway,
     stop_process,
@@ -35,9 +34,7 @@ def test_sigterm_under_load_exits_0_quickly_and_loses_nothing(
     acknowledged: list[str] = []
     gateway = start_gateway(data_dir)
     try:
-        sender = threading.Thread(target=send_files, args=(gateway.port, files, acknowledged))
-        sender.start()
-        wait_until(lambda: len(acknowledged) >= 30, 60, "30 acknowledgements")
+        sender = sending_in_background(gateway.port, files, acknowledged, 30)
         began = time.monotonic()
         if whole_group:
             os.killpg(gateway.proc.pid, signal.SIGTERM)
