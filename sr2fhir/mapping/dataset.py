@@ -8,8 +8,9 @@ decodes only the values the mapping asks for, by keyword.
 It handles what storage SCUs send in practice: Implicit VR Little Endian, Explicit VR Little
 Endian and Deflated Explicit VR Little Endian, with a single-byte or UTF-8 character set.
 Anything else (Big Endian, ISO 2022 code extensions, a character set inside an item, an
-undefined-length UN, a short or inconsistent encoding) makes `decode_part10` return None,
-and the caller reads the file with pydicom, which gives the exact reason when it is broken.
+unknown VR, a public element encoded as UN, a short or inconsistent encoding) makes
+`decode_part10` return None, and the caller reads the file with pydicom, which gives the
+exact reason when it is broken.
 """
 
 from __future__ import annotations
