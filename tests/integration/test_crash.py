@@ -29,7 +29,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_sr(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     acknowledged: list[str] = []
 
-    gateway = start_gateway(data_dir)
+    # One worker validating every Bundle (~40 ms each) is slower than the sender, so some
+    # acknowledged SRs are still queued when the kill lands; the default workers keep up.
+    gateway = start_gateway(data_dir, "--workers", "1", env={"SR2FHIR_DELIVERY_VALIDATE": "true"})
     try:
         sender = sending_in_background(gateway.port, files, acknowledged, KILL_AFTER)
     finally:
