@@ -128,8 +128,9 @@ def decode_part10(data: bytes) -> DataSet | None:
     if data[128:132] != b"DICM":
         return None
     try:
-        meta, offset = _Reader(_Encoded(data), explicit=True).elements(132, len(data), meta=True)
-        syntax = DataSet(_Encoded(data), meta).get("TransferSyntaxUID")
+        file = _Encoded(data)
+        meta, offset = _Reader(file, explicit=True).elements(132, len(data), meta=True)
+        syntax = DataSet(file, meta).get("TransferSyntaxUID")
         if syntax == DEFLATED_EXPLICIT_VR_LE:
             data, offset = zlib.decompress(data[offset:], -zlib.MAX_WBITS), 0
         elif syntax not in (IMPLICIT_VR_LE, EXPLICIT_VR_LE):
