@@ -95,6 +95,7 @@ class SpoolConfig:
 
     data_dir: str = "./sr2fhir-data"
     db_timeout: float = 5.0
+    min_free_bytes: int = 100_000_000  # below it: warn, refuse C-STOREs (0xA700); 0 = no limit
 
     @property
     def path(self) -> Path:
@@ -525,7 +526,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "dimse_timeout": _positive,
         "network_timeout": _positive,
     },
-    "spool": {"db_timeout": _positive},
+    "spool": {"db_timeout": _positive, "min_free_bytes": _not_negative},
     "workers": {
         "count": _positive,
         "mode": _one_of("process", "thread"),

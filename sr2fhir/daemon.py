@@ -20,6 +20,7 @@ from typing import Any
 
 from sr2fhir.audit import AuditLog, audit_association, auditing_receive
 from sr2fhir.config import Config, dump_config
+from sr2fhir.errors import SpoolError
 from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
@@ -197,7 +198,13 @@ class WorkerPool:
                 slot.runner.kill()  # its job stays LOCKED and is released below
                 slot.runner.join(1.0)
             if not slot.runner.is_alive():  # anything it still held goes back to the queue
-                self.spool.jobs.release_locked(slot.owner_prefix)
+                self._release_at_stop(slot)
+
+    def _release_at_stop(self, slot: _Slot) -> None:
+        try:
+            self.spool.jobs.release_locked(slot.owner_prefix)
+        except SpoolError as exc:  # the next start's recovery releases them
+            log.warning("worker %d: its jobs stay LOCKED until the next start: %s", slot.index, exc)
 
 
 class Gateway:
@@ -211,6 +218,8 @@ class Gateway:
         self.scp: StorageScp | None = None
         self.pool: WorkerPool | None = None
         self._stop_requested = threading.Event()
+        self._supervision_failing = False  # the last tick could not update the job database
+        self._short_of_space = False  # below spool.min_free_bytes at the last look
         self.notifier = SystemdNotifier.from_environment()
         self.ops = GatewayOps(
             config,
@@ -226,9 +235,14 @@ class Gateway:
                 "every Bundle is checked before delivery with %s", StructuralValidator().description
             )
         self.spool = open_spool(
-            self.config.spool.path, self.config.spool.db_timeout, exclusive=True
+            self.config.spool.path,
+            self.config.spool.db_timeout,
+            exclusive=True,
+            min_free_bytes=self.config.spool.min_free_bytes,
         )
         self.spool.recover()
+        self.spool.check_writable()  # a full disk: a one-line error now, not a crash later
+        self._watch_space()
         build_sink(self.config).recover()
         self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
         self.pool.start()
@@ -264,19 +278,46 @@ class Gateway:
         watchdog = self.notifier.watchdog_interval  # WatchdogSec= in the unit
         every = min(SUPERVISE_EVERY, watchdog) if watchdog else SUPERVISE_EVERY
         while not self._stop_requested.wait(every):
-            assert self.pool is not None and self.spool is not None
-            self.pool.supervise()
-            self.ops.publish()
             if watchdog:
                 self.notifier.watchdog()
-            if time.monotonic() >= next_lease_check:
-                expired = time.time() - self.config.workers.lease
-                if self.spool.jobs.release_locked(older_than=expired):
-                    log.warning("released jobs locked longer than the lease")
+            self._watch_space()
+            lease_check = time.monotonic() >= next_lease_check
+            if lease_check:
                 next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
+            self._supervise(lease_check)
+            self.ops.publish()
         log.info("stop requested; draining")
         self.stop()
         return 0
+
+    def _supervise(self, lease_check: bool) -> None:
+        """Replace dead workers, release expired leases. The job database may be unwritable
+        (a full disk): then say so once and try again on the next tick."""
+        assert self.pool is not None and self.spool is not None
+        try:
+            self.pool.supervise()
+            if lease_check:
+                expired = time.time() - self.config.workers.lease
+                if self.spool.jobs.release_locked(older_than=expired):
+                    log.warning("released jobs locked longer than the lease")
+        except SpoolError as exc:
+            if not self._supervision_failing:
+                log.error("supervision cannot update the job database: %s", exc)
+            self._supervision_failing = True
+            return
+        if self._supervision_failing:
+            log.info("supervision updates the job database again")
+            self._supervision_failing = False
+
+    def _watch_space(self) -> None:
+        """Warn once when the data folder drops below spool.min_free_bytes, once when it is back."""
+        assert self.spool is not None
+        shortage = self.spool.space.shortage()
+        if shortage is not None and not self._short_of_space:
+            log.warning("%s: C-STOREs are refused (0xA700) until there is room", shortage)
+        elif shortage is None and self._short_of_space:
+            log.info("data folder has room again (spool.min_free_bytes): receiving")
+        self._short_of_space = shortage is not None
 
     def stop(self) -> None:
         """Stop listening, let in-flight work end (bounded), close the spool. Idempotent."""

@@ -15,6 +15,12 @@ class SpoolError(Sr2FhirError):
     """The spool could not durably store an instance (C-STORE answers 0xA700)."""
 
 
+class DiskFullError(SpoolError):
+    """No room left where the gateway writes (the data folder is full or below
+    spool.min_free_bytes, or the outbox is full): C-STOREs are answered 0xA700, workers pause,
+    and both resume by themselves once there is space again."""
+
+
 class SrParseError(Sr2FhirError):
     """Input is not DICOM, not an SR, not TID 1500, or its content tree is malformed."""
 

@@ -2,7 +2,9 @@
 
 A worker is a loop over one Spool, one Converter and one Sink, all injected. Mapping rejections
 fail the job at once (file quarantined); sink errors retry with capped exponential backoff and
-jitter. Whatever one report does, the loop goes on with the next.
+jitter. Whatever one report does, the loop goes on with the next. When the spool itself fails
+(a full disk, a database busy too long) the job in hand goes back to the queue uncounted and
+the worker pauses, longer each time up to SPOOL_PAUSE_MAX, until the spool answers again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from sr2fhir.sinks import Sink
 from sr2fhir.spool import Job, JobStatus, Spool, short_error
 
 log = logging.getLogger(__name__)
+
+SPOOL_PAUSE_MAX = 5.0  # seconds between tries while the spool keeps failing
 
 Converter = Callable[[bytes], dict[str, Any]]
 """Part-10 bytes -> FHIR transaction Bundle; raises SrParseError or MappingError."""
@@ -89,17 +93,27 @@ class Worker:
         self.policy = policy or RetryPolicy()
         self._rng = rng
         self.audit = audit
+        self._held: Job | None = None  # claimed, then stranded by a spool failure
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
     ) -> None:
-        """Work until `stop` is set (or `alive()` turns false); an idle worker polls."""
+        """Work until `stop` is set (or `alive()` turns false); an idle worker polls, and a
+        worker whose spool fails pauses (logged once when it starts, once when it ends)."""
+        failures = 0
         while not stop.is_set() and alive():
             try:
+                self._give_back_held()
                 worked = self.run_once()
-            except SpoolError as exc:  # database busy beyond its timeout: back off, try again
-                log.warning("worker %s: spool unavailable: %s", self.worker_id, exc)
-                worked = False
+            except SpoolError as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning("worker %s paused: %s", self.worker_id, exc)
+                stop.wait(min(SPOOL_PAUSE_MAX, poll_interval * 2 ** min(failures, 16)))
+                continue
+            if failures:
+                log.info("worker %s resumed after %d failed tries", self.worker_id, failures)
+                failures = 0
             if not worked:
                 stop.wait(poll_interval)
 
@@ -109,8 +123,18 @@ class Worker:
         if job is None:
             return False
         log.debug("job %d LOCKED by %s (attempt %d)", job.id, self.worker_id, job.attempts)
-        self.process(job)
+        try:
+            self.process(job)
+        except SpoolError:
+            self._held = job  # still LOCKED: given back before the next claim
+            raise
         return True
+
+    def _give_back_held(self) -> None:
+        """The job a spool failure stranded goes back to READY; the attempt does not count."""
+        if self._held is not None:
+            self.spool.release(self._held)
+            self._held = None
 
     def process(self, job: Job) -> JobStatus:
         """Take one claimed job to DONE, FAILED or back to READY (retry)."""

@@ -1,7 +1,8 @@
 """Readiness: is this gateway able to take an instance and deliver it right now?
 
 Four checks: the SCP's port(s) are listening,
-the spool's folder takes a file and its job database answers, every worker is alive, and
+the spool's folder takes a file, has at least spool.min_free_bytes free and its job database
+answers, every worker is alive, and
 the sink can be reached (outbox folder writable, or the FHIR server's /metadata answers 2xx
 within `http.check_timeout`; that answer is reused for a few seconds so probes do not load
 the server).
@@ -69,22 +70,16 @@ def _join(ports: list[int]) -> str:
     return ", ".join(map(str, ports))
 
 
-def check_spool(data_dir: Path, spool: Spool) -> Check:
-    probe = data_dir / f".readyz-{os.getpid()}-{threading.get_ident()}"
+def check_spool(spool: Spool) -> Check:
+    """Fails naming the disk when the data folder is full or below spool.min_free_bytes."""
+    shortage = spool.space.shortage()
+    if shortage is not None:
+        return Check("spool", False, f"{shortage}: C-STOREs are refused")
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"ok")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            probe.unlink(missing_ok=True)
-    except OSError as exc:
-        return Check("spool", False, f"cannot write to {data_dir}: {exc.strerror or exc}")
-    try:
+        spool.check_writable()
         spool.jobs.counts()
     except Sr2FhirError as exc:
-        return Check("spool", False, f"job database: {exc}")
+        return Check("spool", False, str(exc))
     return Check("spool", True, "writable")
 
 

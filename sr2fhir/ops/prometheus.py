@@ -122,6 +122,18 @@ def render(
             [({"folder": n}, s.bytes) for n, s in queue.spool.items() if s.bytes is not None],
         ),
         Family(
+            "spool_free_bytes",
+            "gauge",
+            "Bytes free on the data folder's filesystem.",
+            [({}, queue.free_bytes)] if queue.free_bytes is not None else [],
+        ),
+        Family(
+            "spool_min_free_bytes",
+            "gauge",
+            "spool.min_free_bytes: below it C-STOREs are refused (0xA700); 0 = no limit.",
+            [({}, queue.min_free_bytes)],
+        ),
+        Family(
             "workers",
             "gauge",
             "Worker processes (or threads), by state.",

@@ -26,12 +26,15 @@ class FolderSize:
 
 @dataclass(frozen=True, slots=True)
 class QueueView:
-    """Job counts per state, deliveries per outcome, spool size, the latest errors."""
+    """Job counts per state, deliveries per outcome, spool size, the latest errors, and the
+    free space on the data folder's filesystem with its limit (spool.min_free_bytes)."""
 
     counts: dict[JobStatus, int]
     outcomes: dict[str, int]
     spool: dict[str, FolderSize]
     last_errors: list[Job]
+    free_bytes: int | None = None  # None when the filesystem cannot be asked
+    min_free_bytes: int = 0
 
 
 def read_queue(spool: Spool, scan_limit: int = SCAN_LIMIT, errors: int = 5) -> QueueView:
@@ -47,7 +50,8 @@ def read_queue(spool: Spool, scan_limit: int = SCAN_LIMIT, errors: int = 5) -> Q
         "failed": counts[JobStatus.FAILED] - rejected,  # refused by the sink or gave up
     }
     latest = sorted(failed + waiting, key=lambda job: job.updated_at, reverse=True)[:errors]
-    return QueueView(counts, outcomes, spool_size(spool), latest)
+    space = spool.space
+    return QueueView(counts, outcomes, spool_size(spool), latest, space.free(), space.min_free)
 
 
 def spool_size(spool: Spool) -> dict[str, FolderSize]:

@@ -115,7 +115,7 @@ class ObservedSpool(Spool):
     """A worker's view of the spool that records the latency of each delivered job."""
 
     def __init__(self, spool: Spool, stats: Stats) -> None:
-        super().__init__(spool.jobs, spool.files)
+        super().__init__(spool.jobs, spool.files, spool.space)
         self.stats = stats
 
     def finish(self, job: Job) -> None:

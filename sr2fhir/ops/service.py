@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.config import Config
+from sr2fhir.errors import Sr2FhirError
 from sr2fhir.ops import health, prometheus, recorders
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.queue_view import read_queue
@@ -84,7 +85,7 @@ class GatewayOps:
         alive, total = self._workers()
         return [
             health.check_listening(self._scp_ports()),
-            health.check_spool(self.config.spool.path, self._own_spool()),
+            self._check_spool(),
             health.check_workers(alive, total),
             self._sink(),
         ]
@@ -135,10 +136,17 @@ class GatewayOps:
     def _own_spool(self) -> Spool:
         with self._spool_lock:
             if self._spool is None:
+                spool = self.config.spool
                 self._spool = open_spool(
-                    self.config.spool.path, self.config.spool.db_timeout, durable=False
+                    spool.path, spool.db_timeout, durable=False, min_free_bytes=spool.min_free_bytes
                 )
             return self._spool
+
+    def _check_spool(self) -> Check:
+        try:
+            return health.check_spool(self._own_spool())
+        except Sr2FhirError as exc:  # cannot even open the job database (a full disk)
+            return Check("spool", False, str(exc))
 
     def _append_history(self, sample: dict[str, Any]) -> None:
         path = self.folder / HISTORY

@@ -2,7 +2,8 @@
 
 A reader never sees a half-written Bundle: the JSON goes to a hidden temp file in the same
 folder, is fsynced, then renamed over the final name. A new version of an instance replaces
-the previous Bundle, so redelivery is idempotent.
+the previous Bundle, so redelivery is idempotent. A full disk is a DiskFullError (the worker
+gives the job back and pauses), other write errors are transient.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
-from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
+from sr2fhir.errors import DiskFullError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.mapping import bundle_to_json
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.spool.local_files import write_durably
+from sr2fhir.spool.space import is_out_of_space
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 class Sink(Protocol):
-    """Delivers one Bundle; raises TransientDeliveryError or PermanentDeliveryError."""
+    """Delivers one Bundle; raises TransientDeliveryError or PermanentDeliveryError (or
+    DiskFullError: no room to write it locally, which is not the report's fault)."""
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str: ...
 
@@ -50,5 +53,7 @@ class OutboxSink:
         try:
             write_durably(tmp, self.folder / name, bundle_to_json(bundle))
         except OSError as exc:
+            if is_out_of_space(exc):  # the gateway's own disk, not this report: workers pause
+                raise DiskFullError(f"outbox {self.folder} full: {exc.strerror}") from exc
             raise TransientDeliveryError(f"cannot write {name}: {exc.strerror or exc}") from exc
         return name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,8 +31,20 @@ class LocalFileStore:
         name = f"{int(received_at * 1e9):020d}-{secrets.token_hex(6)}{SUFFIX}"
         tmp = self.root / TMP_DIR / name
         final = self.root / SPOOL_DIR / name
-        write_durably(tmp, final, data)
+        try:
+            write_durably(tmp, final, data)
+        except OSError:  # e.g. the folder's fsync failed after the rename: not stored, not kept
+            _unlink_quietly(final)
+            raise
         return f"{SPOOL_DIR}/{name}"
+
+    def probe(self) -> None:
+        """Write, fsync and remove a small file in the temp folder (OSError if that fails)."""
+        path = self.root / TMP_DIR / f".probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            write_durably(path, path, b"ok")
+        finally:
+            _unlink_quietly(path)
 
     def read(self, key: str) -> bytes:
         return self._locate(key).read_bytes()

@@ -102,6 +102,9 @@ class FileStore(Protocol):
 
     def put(self, data: bytes, received_at: float) -> str: ...
 
+    def probe(self) -> None:
+        """Raise OSError unless a file can be stored durably right now."""
+
     def read(self, key: str) -> bytes: ...
 
     def delete(self, key: str) -> None: ...

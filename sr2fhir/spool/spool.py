@@ -2,6 +2,8 @@
 
 Order of writes on receive: file (durable) first, then the job row. A crash in between leaves
 a file without a row, which start-up recovery enqueues; a row never points at a missing file.
+A refused instance (SpoolError: C-STORE 0xA700) leaves neither. Every file operation fails as a
+SpoolError (DiskFullError when the disk is full), never as a bare OSError.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pydicom
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.model import FileStore, InstanceInfo, Job, JobStatus, JobStore
+from sr2fhir.spool.space import SpaceGuard, storage_error
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 
 log = logging.getLogger(__name__)
@@ -41,26 +44,31 @@ class RecoveryReport:
 class Spool:
     """Receive, hand out, finish and recover jobs; the only place that pairs rows and files."""
 
-    def __init__(self, jobs: JobStore, files: FileStore, lock_fd: int | None = None) -> None:
+    def __init__(
+        self, jobs: JobStore, files: FileStore, space: SpaceGuard, lock_fd: int | None = None
+    ) -> None:
         self.jobs = jobs
         self.files = files
+        self.space = space  # the data folder and its free-space limit
         self._lock_fd = lock_fd
 
     # ------------------------------------------------------------ receiving (SCP side)
 
     def receive(self, data: bytes, info: InstanceInfo) -> int:
-        """Store one Part-10 instance durably and queue it; raise SpoolError if that fails."""
+        """Store one Part-10 instance durably and queue it; raise SpoolError if that fails
+        (DiskFullError below spool.min_free_bytes or on a full disk)."""
+        self.space.check()
         try:
             key = self.files.put(data, time.time())
         except OSError as exc:
-            raise SpoolError(f"cannot write spool file: {exc.strerror or exc}") from exc
+            raise storage_error("cannot write spool file", exc) from exc
         try:
             enqueued = self.jobs.enqueue(info, key)
         except SpoolError:
-            self.files.delete(key)
+            self._delete(key)  # refused: nothing of it may stay behind
             raise
         if enqueued.replaced_file_key is not None:
-            self.files.delete(enqueued.replaced_file_key)
+            self._delete(enqueued.replaced_file_key)
             log.info(
                 "job %d replaced by a new version: sop_instance_uid=%s calling_ae=%s",
                 enqueued.job_id,
@@ -77,11 +85,14 @@ class Spool:
     def finish(self, job: Job) -> None:
         """Delivered: DONE, and the spooled copy is no longer needed."""
         self.jobs.mark_done(job.id)
-        self.files.delete(job.file_key)
+        self._delete(job.file_key)
 
     def reject(self, job: Job, reason: str) -> None:
         """Will never map: FAILED at once, file moved to the quarantine."""
-        key = self.files.quarantine(job.file_key)
+        try:
+            key = self.files.quarantine(job.file_key)
+        except OSError as exc:
+            raise storage_error(f"cannot quarantine {job.file_key}", exc) from exc
         self.jobs.mark_failed(job.id, reason, key)
 
     def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
@@ -92,11 +103,25 @@ class Spool:
     def retry_later(self, job: Job, reason: str, delay: float) -> Job:
         updated = self.jobs.schedule_retry(job.id, reason, delay)
         if updated.status is JobStatus.DONE:  # a newer version superseded this one
-            self.files.delete(job.file_key)
+            self._delete(job.file_key)
         return updated
 
     def release(self, job: Job) -> None:
         self.jobs.release(job.id)
+
+    def check_writable(self) -> None:
+        """Raise SpoolError (DiskFullError on a full disk) unless a file can be stored now."""
+        try:
+            self.files.probe()
+        except OSError as exc:
+            where = f"cannot write to the data folder {self.space.folder}"
+            raise storage_error(where, exc) from exc
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.files.delete(key)
+        except OSError as exc:
+            raise storage_error(f"cannot delete {key}", exc) from exc
 
     # ------------------------------------------------------------ operating (queue commands)
 
@@ -190,14 +215,18 @@ def read_instance_info(data: bytes) -> InstanceInfo:
 
 
 def open_spool(
-    data_dir: Path, db_timeout: float = 5.0, exclusive: bool = False, durable: bool = True
+    data_dir: Path,
+    db_timeout: float = 5.0,
+    exclusive: bool = False,
+    durable: bool = True,
+    min_free_bytes: int = 0,
 ) -> Spool:
     """The embedded default: SQLite job table and Part-10 files under one folder.
 
     `exclusive` (the gateway) takes a lock on the folder so that a second gateway on the same
     data folder fails at start instead of stealing the first one's jobs at recovery.
     `durable=False` is for worker processes, which never acknowledge anything (see
-    SqliteJobStore).
+    SqliteJobStore). Below `min_free_bytes` free on the folder's filesystem, `receive` refuses.
     """
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -205,7 +234,7 @@ def open_spool(
     except OSError as exc:
         raise SpoolError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
     jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout, durable=durable)
-    return Spool(jobs, LocalFileStore(data_dir), owner)
+    return Spool(jobs, LocalFileStore(data_dir), SpaceGuard(data_dir, min_free_bytes), owner)
 
 
 def _lock_folder(data_dir: Path) -> int:

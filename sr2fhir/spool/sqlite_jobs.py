@@ -11,11 +11,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sr2fhir.errors import SpoolError
+from sr2fhir.errors import DiskFullError, SpoolError
 from sr2fhir.spool.model import Enqueued, InstanceInfo, Job, JobStatus
 
 SCHEMA = """
@@ -80,6 +80,8 @@ UPDATE jobs SET status = 'READY', locked_by = NULL, locked_at = NULL, updated_at
 WHERE status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?
 """
 
+SQLITE_FULL = 13  # "database or disk is full" (sqlite3.SQLITE_FULL from Python 3.11 on)
+
 Clock = Callable[[], float]
 
 
@@ -104,31 +106,39 @@ class SqliteJobStore:
             self._db.executescript(SCHEMA)
             _add_outcome_column(self._db)
         except sqlite3.Error as exc:
-            raise SpoolError(f"cannot open job database {path}: {exc}") from exc
+            raise _spool_error(f"cannot open job database {path}", exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the object lock; sqlite errors become SpoolError."""
+        """BEGIN IMMEDIATE ... COMMIT under the object lock; sqlite errors become SpoolError
+        (DiskFullError when the disk is full), and nothing of the transaction remains."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise SpoolError(f"job database busy: {exc}") from exc
+                raise _spool_error(f"job database {self.path}", exc) from exc
             try:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException as exc:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 if isinstance(exc, sqlite3.Error):
-                    raise SpoolError(f"job database error: {exc}") from exc
+                    raise _spool_error(f"job database {self.path}", exc) from exc
                 raise
+
+    def _rollback(self) -> None:
+        """Undo what is left to undo: after a full disk or an I/O error SQLite has rolled the
+        transaction back itself, and a ROLLBACK then would fail ("no transaction is active")."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):  # the error that brought us here is the one to report
+                self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise SpoolError(f"job database error: {exc}") from exc
+                raise _spool_error(f"job database {self.path}", exc) from exc
 
     # ------------------------------------------------------------ receiving
 
@@ -274,6 +284,12 @@ class SqliteJobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _spool_error(what: str, exc: sqlite3.Error) -> SpoolError:
+    """A DiskFullError when SQLite found the disk full, else a SpoolError."""
+    full = getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "disk is full" in str(exc)
+    return (DiskFullError if full else SpoolError)(f"{what}: {exc}")
 
 
 def _add_outcome_column(db: sqlite3.Connection) -> None:

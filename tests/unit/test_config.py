@@ -77,6 +77,7 @@ def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) 
         ("dicom:\n  ae_title: WAY_TOO_LONG_AE_TITLE\n", r"dicom.ae_title: must be 1-16"),
         ("workers:\n  count: 0\n", r"workers.count: must be greater than 0"),
         ("workers:\n  mode: fibers\n", r"workers.mode: must be one of process, thread"),
+        ("spool:\n  min_free_bytes: -1\n", r"spool.min_free_bytes: must be 0 or more"),
         (
             "delivery:\n  sink: fhir\n",
             r"sr2fhir.yaml: delivery.sink is fhir but fhir.base_url is not set",

@@ -107,6 +107,8 @@ def test_a_running_gateway_reports_alive_ready_and_what_it_did(
     assert 0 < metrics["sr2fhir_delivery_latency_seconds_sum"] < 60
     assert metrics['sr2fhir_spool_files{folder="files"}'] == 0
     assert metrics['sr2fhir_workers{state="alive"}'] == 2
+    assert metrics["sr2fhir_spool_min_free_bytes"] == 100_000_000  # the default limit
+    assert metrics["sr2fhir_spool_free_bytes"] > 0
     assert get(port, "/nothing-here")[0] == 404
 
 
