@@ -241,7 +241,6 @@ class Gateway:
             min_free_bytes=self.config.spool.min_free_bytes,
         )
         self.spool.recover()
-        self.spool.check_writable()  # a full disk: a one-line error now, not a crash later
         self._watch_space()
         build_sink(self.config).recover()
         self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)

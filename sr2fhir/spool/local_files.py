@@ -17,6 +17,7 @@ SPOOL_DIR = "files"
 QUARANTINE_DIR = "quarantine"
 TMP_DIR = "tmp"
 SUFFIX = ".dcm"
+PROBE_BYTES = 64 * 1024  # about one SR: a folder that cannot take this much is full
 
 
 class LocalFileStore:
@@ -39,10 +40,11 @@ class LocalFileStore:
         return f"{SPOOL_DIR}/{name}"
 
     def probe(self) -> None:
-        """Write, fsync and remove a small file in the temp folder (OSError if that fails)."""
+        """Write, fsync and remove a file of PROBE_BYTES in the temp folder (OSError if that
+        fails): a disk with a few kB left takes no instance, whatever statvfs says."""
         path = self.root / TMP_DIR / f".probe-{os.getpid()}-{threading.get_ident()}"
         try:
-            write_durably(path, path, b"ok")
+            write_durably(path, path, bytes(PROBE_BYTES))
         finally:
             _unlink_quietly(path)
 

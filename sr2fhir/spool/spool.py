@@ -111,11 +111,7 @@ class Spool:
 
     def check_writable(self) -> None:
         """Raise SpoolError (DiskFullError on a full disk) unless a file can be stored now."""
-        try:
-            self.files.probe()
-        except OSError as exc:
-            where = f"cannot write to the data folder {self.space.folder}"
-            raise storage_error(where, exc) from exc
+        _check_writable(self.files, self.space.folder)
 
     def _delete(self, key: str) -> None:
         try:
@@ -223,18 +219,33 @@ def open_spool(
 ) -> Spool:
     """The embedded default: SQLite job table and Part-10 files under one folder.
 
-    `exclusive` (the gateway) takes a lock on the folder so that a second gateway on the same
-    data folder fails at start instead of stealing the first one's jobs at recovery.
-    `durable=False` is for worker processes, which never acknowledge anything (see
-    SqliteJobStore). Below `min_free_bytes` free on the folder's filesystem, `receive` refuses.
+    `exclusive` (the gateway) first checks that the folder takes a file (a full disk is then
+    this one clear error, not SQLite's "disk I/O error"), then takes a lock on the folder so
+    that a second gateway on the same data folder fails at start instead of stealing the first
+    one's jobs at recovery. `durable=False` is for worker processes, which never acknowledge
+    anything (see SqliteJobStore). Below `min_free_bytes` free on the folder's filesystem,
+    `receive` refuses.
     """
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        files = LocalFileStore(data_dir)
+    except OSError as exc:
+        raise storage_error(f"cannot use data folder {data_dir}", exc) from exc
+    if exclusive:
+        _check_writable(files, data_dir)
+    try:
         owner = _lock_folder(data_dir) if exclusive else None
     except OSError as exc:
-        raise SpoolError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
+        raise storage_error(f"cannot use data folder {data_dir}", exc) from exc
     jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout, durable=durable)
-    return Spool(jobs, LocalFileStore(data_dir), SpaceGuard(data_dir, min_free_bytes), owner)
+    return Spool(jobs, files, SpaceGuard(data_dir, min_free_bytes), owner)
+
+
+def _check_writable(files: FileStore, folder: Path) -> None:
+    try:
+        files.probe()
+    except OSError as exc:
+        raise storage_error(f"cannot write to the data folder {folder}", exc) from exc
 
 
 def _lock_folder(data_dir: Path) -> int:
