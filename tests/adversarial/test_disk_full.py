@@ -134,7 +134,15 @@ def test_a_full_disk_refuses_with_a700_stays_up_and_resumes_when_space_returns(
 ) -> None:
     files = write_reports(tmp_path / "srs", SENT)
     uid_of = {path: sop_instance_uid(path) for path in files}
-    env = {**NO_LIMIT, "SR2FHIR_SPOOL_MIN_FREE_BYTES": min_free_bytes}
+    # One worker validating each Bundle (~40 ms) is slower than the sender: a backlog waits
+    # when the disk fills, so the worker meets the full outbox too.
+    env = {
+        **NO_LIMIT,
+        "SR2FHIR_SPOOL_MIN_FREE_BYTES": min_free_bytes,
+        "SR2FHIR_WORKERS_COUNT": "1",
+        "SR2FHIR_DELIVERY_VALIDATE": "true",
+    }
+    truly_full = min_free_bytes == "0"
     with small_disk(tmp_path / "disk", "8m") as data_dir:  # the gateway's log stays outside
         with running_gateway(data_dir, env=env) as gateway:
             port = ops_port(gateway)
@@ -160,6 +168,9 @@ def test_a_full_disk_refuses_with_a700_stays_up_and_resumes_when_space_returns(
             acknowledged = {uid for uid, s in first.items() if s == SUCCESS} | set(again)
             outbox = gateway.outbox
             wait_until(lambda: acknowledged <= outbox_uids(outbox), 120, "every Bundle")
+            if truly_full:  # the worker met the full outbox, paused, and went on by itself
+                assert re.search(r"worker \S+ paused: outbox .* full", gateway.log_text())
+                assert re.search(r"worker \S+ resumed after \d+ failed tries", gateway.log_text())
         assert gateway.proc.returncode == 0 and "Traceback" not in gateway.log_text()
 
         assert outbox_uids(outbox) == acknowledged  # nothing refused turned up
