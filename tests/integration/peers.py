@@ -131,6 +131,13 @@ class GatewayProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first match of `pattern` in the gateway's log, polled until it is written."""
+        compiled = re.compile(pattern)
+        return wait_until(
+            lambda: compiled.search(self.log_text()), timeout, f"{pattern!r} in the gateway log"
+        )
+
 
 def start_gateway(
     data_dir: Path,
@@ -451,11 +458,7 @@ def gateway_tls_env(pki: Pki, tls_port: int = 0) -> dict[str, str]:
 def gateway_tls_port(gateway: GatewayProcess) -> int:
     """The TLS port the gateway logged at start (dicom.tls_port 0 = any free port)."""
 
-    def logged() -> int | None:
-        match = TLS_LISTENING.search(gateway.log_text())
-        return int(match.group(1)) if match else None
-
-    return wait_until(logged, 30, "the gateway's TLS listener")
+    return int(gateway.wait_for_log(TLS_LISTENING.pattern).group(1))
 
 
 def dcmtk_tls_flags(identity: TlsIdentity | None, trusted_ca: Path) -> list[str]:

@@ -89,10 +89,15 @@ def test_an_unknown_calling_ae_is_rejected(gateway: GatewayProcess, tmp_path: Pa
     assert "calling ae title not recognized" in (result.stdout + result.stderr).lower()
     sent = storescu(gateway.port, write_reports(tmp_path, 1, start=500), calling="INTRUDER")
     assert sent.returncode != 0
-    assert "INTRUDER" in gateway.log_text()
-    audit = "".join(p.read_text() for p in (gateway.data_dir / "audit").glob("*.jsonl"))
-    rejected = [line for line in audit.splitlines() if '"event":"association-rejected"' in line]
-    assert rejected and all('"calling_ae":"INTRUDER"' in line for line in rejected)
+    gateway.wait_for_log("INTRUDER")
+
+    def rejections() -> list[str]:  # recorded when the connection closes, after the A-ASSOC-RJ
+        audit = "".join(p.read_text() for p in (gateway.data_dir / "audit").glob("*.jsonl"))
+        lines = [line for line in audit.splitlines() if '"event":"association-rejected"' in line]
+        return lines if len(lines) >= 2 else []
+
+    rejected = wait_until(rejections, 30, "both rejections in the audit trail")
+    assert all('"calling_ae":"INTRUDER"' in line for line in rejected)
     assert '"peer":"127.0.0.1:' in rejected[0]
 
 

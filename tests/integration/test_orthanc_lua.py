@@ -38,8 +38,12 @@ def test_an_sr_uploaded_to_orthanc_reaches_sr2fhir_by_itself(tmp_path: Path) -> 
             wait_until(lambda: expected <= outbox_uids(gateway.outbox), 90, "every Bundle")
 
             assert len(orthanc.request("GET", "/instances")) == 4  # all kept in the PACS
-            orthanc_log = (work / "orthanc.log").read_text(errors="replace")
-            assert all(f"sr2fhir: queued instance {i}" in orthanc_log for i in ids)
+
+            def lua_log() -> str:  # Orthanc writes its log lines on its own schedule
+                text = (work / "orthanc.log").read_text(errors="replace")
+                return text if all(f"sr2fhir: queued instance {i}" in text for i in ids) else ""
+
+            orthanc_log = wait_until(lua_log, 30, "the Lua script's lines in Orthanc's log")
             assert "Unable to send instance" not in orthanc_log
         text = gateway.log_text()
     assert text.count("received: sop_instance_uid=") == 3  # the CT was never sent

@@ -5,7 +5,6 @@ by the worker processes."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,7 @@ def test_readiness_follows_the_fhir_server_and_its_answers_are_counted(tmp_path:
     }
     try:
         with running_gateway(tmp_path / "data", env=env) as gateway:
-            found = re.search(r"operations endpoint on http://[^:]+:(\d+)", gateway.log_text())
-            assert found is not None
+            found = gateway.wait_for_log(r"operations endpoint on http://[^:]+:(\d+)")
             port = int(found.group(1))
             status, body = readiness(port)
             assert status == 503 and body["failed"] == ["sink"], body
