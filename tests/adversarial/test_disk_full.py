@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -99,11 +98,7 @@ def store(port: int, files: Sequence[Path]) -> dict[str, int | None]:
 
 
 def ops_port(gateway: GatewayProcess) -> int:
-    def logged() -> int | None:
-        found = re.search(r"operations endpoint on http://[^:]+:(\d+)", gateway.log_text())
-        return int(found.group(1)) if found else None
-
-    return wait_until(logged, 30, "the operations endpoint")
+    return int(gateway.wait_for_log(r"operations endpoint on http://[^:]+:(\d+)").group(1))
 
 
 def spool_check(port: int) -> tuple[int | None, dict[str, object]]:
@@ -169,8 +164,8 @@ def test_a_full_disk_refuses_with_a700_stays_up_and_resumes_when_space_returns(
             outbox = gateway.outbox
             wait_until(lambda: acknowledged <= outbox_uids(outbox), 120, "every Bundle")
             if truly_full:  # the worker met the full outbox, paused, and went on by itself
-                assert re.search(r"worker \S+ paused: outbox .* full", gateway.log_text())
-                assert re.search(r"worker \S+ resumed after \d+ failed tries", gateway.log_text())
+                gateway.wait_for_log(r"worker \S+ paused: outbox .* full")
+                gateway.wait_for_log(r"worker \S+ resumed after \d+ failed tries")
         assert gateway.proc.returncode == 0 and "Traceback" not in gateway.log_text()
 
         assert outbox_uids(outbox) == acknowledged  # nothing refused turned up

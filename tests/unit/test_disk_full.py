@@ -107,6 +107,24 @@ def test_an_instance_whose_file_cannot_be_made_durable_leaves_nothing(
     assert spool.jobs.counts()[JobStatus.READY] == 0
 
 
+def test_the_workers_file_operations_fail_as_disk_full_errors(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool.receive(part10("2.25.1"), info("2.25.1"))
+    job = spool.jobs.claim("w")
+    assert job is not None
+
+    def full(key: str) -> str:
+        raise ENOSPC
+
+    monkeypatch.setattr(spool.files, "quarantine", full)
+    monkeypatch.setattr(spool.files, "delete", full)
+    with pytest.raises(DiskFullError, match=r"^cannot quarantine files/.*: No space left"):
+        spool.reject(job, "not a usable SR")
+    with pytest.raises(DiskFullError, match=r"^cannot delete files/.*: No space left"):
+        spool.finish(job)
+
+
 def test_below_min_free_bytes_instances_are_refused_until_there_is_room(
     spool: Spool, tmp_path: Path
 ) -> None:
