@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 SUCCESS, OUT_OF_RESOURCES = 0x0000, 0xA700
 SENT = 250  # ~11 kB each, and ~100 kB of Bundle once delivered: far more than 8 MB holds
 HELD_BACK = 5  # refused instances the sender never sends again: they must never appear
+UNIT_TESTS = "tests/unit/test_disk_full.py covers the same paths with SQLite's max_page_count"
 NO_LIMIT = {"SR2FHIR_HTTP_PORT": "0", "SR2FHIR_SPOOL_MIN_FREE_BYTES": "0"}
 
 
@@ -47,7 +48,7 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` mounted on `folder` for the test's duration."""
     folder.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root: see tests/unit/test_disk_full.py")
+        pytest.skip(f"mounting a small tmpfs needs root and mount; {UNIT_TESTS}")
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
         capture_output=True,
@@ -55,7 +56,7 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): see tests/unit")
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); {UNIT_TESTS}")
     try:
         yield folder
     finally:
