@@ -27,6 +27,7 @@ from sr2fhir.errors import (
     TransientDeliveryError,
 )
 from sr2fhir.mapping import MappingOptions, convert_dataset, read_sr_bytes
+from sr2fhir.runtime import configure_pydicom_reading
 from sr2fhir.sinks import Sink
 from sr2fhir.spool import Job, JobStatus, Spool, short_error
 
@@ -47,7 +48,11 @@ class StopFlag(Protocol):
 
 
 def make_converter(options: MappingOptions) -> Converter:
-    """The real mapping: read the Part-10 bytes, convert to one transaction Bundle."""
+    """The real mapping: read the Part-10 bytes, convert to one transaction Bundle.
+
+    Built in the process (or thread) that runs it, so that process reads as the gateway does.
+    """
+    configure_pydicom_reading()
 
     def convert(data: bytes) -> dict[str, Any]:
         return convert_dataset(read_sr_bytes(data), options)

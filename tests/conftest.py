@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
+from sr2fhir.runtime import configure_pydicom_reading
+
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 
@@ -17,6 +19,12 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 def shared_dir() -> Path:
     """../shared beside the checkout (CI lays it there), or SR2FHIR_SHARED."""
     return Path(os.environ.get("SR2FHIR_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pydicom_reads_as_the_gateway_does() -> None:
+    """Tests read SRs with pydicom set up as sr2fhir's entry points set it (lenient, quiet)."""
+    configure_pydicom_reading()
 
 
 @pytest.fixture(scope="session")

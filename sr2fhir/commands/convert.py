@@ -20,8 +20,9 @@ from sr2fhir.errors import (
     TransientDeliveryError,
 )
 from sr2fhir.fhir.sink import FhirSink, build_fhir_sink
-from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_file
-from sr2fhir.runtime import tune_garbage_collector
+from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
+from sr2fhir.mapping.dataset import ElementSource
+from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.validation import BundleValidator, find_validator
 
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     options = config.mapping.options()
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
+    configure_pydicom_reading()
     tune_garbage_collector()
     if out is None and not args.push:
         return _convert_to_stdout(files[0], options, validator)
@@ -124,6 +126,15 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 class Converted:
     sop_instance_uid: str
     bundle: dict[str, Any]
+
+
+def read_sr_file(path: Path) -> ElementSource:
+    """Read a DICOM file; raise SrParseError naming why it is not readable DICOM."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SrParseError(f"cannot read file: {exc.strerror}") from exc
+    return read_sr_bytes(data)
 
 
 def _convert(path: Path, options: MappingOptions) -> Converted | None:

@@ -10,7 +10,7 @@ from sr2fhir.config import add_config_flags, config_from_args
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.log import setup_logging
-from sr2fhir.runtime import tune_garbage_collector
+from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.logging.level, config.logging.format)
+    configure_pydicom_reading()
     gateway = Gateway(config)
     tune_garbage_collector()
     try:

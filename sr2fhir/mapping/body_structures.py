@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sr2fhir.mapping import codes as c
 from sr2fhir.mapping import profiles
-from sr2fhir.mapping.coding import DCM, DICOM_UID, build_codeable_concept, fixed_concept, uid_value
+from sr2fhir.mapping.coding import DICOM_UID, build_codeable_concept, uid_value
 from sr2fhir.mapping.context import BuildContext, Reference, Resource
 from sr2fhir.mapping.report import FindingSite
 
-TRACKING_IDENTIFIER_TYPE = fixed_concept(DCM, "112039", "Tracking Identifier")
-TRACKING_UID_TYPE = fixed_concept(DCM, "112040", "Tracking Unique Identifier")
+TRACKING_IDENTIFIER_TYPE = build_codeable_concept(c.TRACKING_IDENTIFIER)
+TRACKING_UID_TYPE = build_codeable_concept(c.TRACKING_UID)
 
 
 @dataclass(frozen=True, slots=True)

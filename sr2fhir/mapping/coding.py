@@ -21,7 +21,6 @@ DICOM_IDENTIFIER_TYPE = "http://hl7.org/fhir/uv/dicom-sr/CodeSystem/dicom-identi
 DICOM_UID = "urn:dicom:uid"
 RFC_3986 = "urn:ietf:rfc:3986"
 SOP_CLASS_SYSTEM = "https://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5"
-DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 UNKNOWN_DESIGNATOR_PREFIX = "urn:sr2fhir:dicom-csd:"
 
 SYSTEM_BY_DESIGNATOR: dict[str, str] = {

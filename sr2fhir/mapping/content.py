@@ -13,74 +13,62 @@ from typing import Any
 
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping.codes import Code, normalise
-from sr2fhir.mapping.dataset import ElementSource
-
-
-@dataclass(frozen=True, slots=True)
-class SopReference:
-    """One item of a Referenced SOP Sequence (IMAGE / COMPOSITE value types)."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    frame_numbers: tuple[int, ...] = ()
-    segment_numbers: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class NumericValue:
-    """The value of a NUM item: a number with units, or a qualifier saying why there is none."""
-
-    value: float | None
-    unit: Code | None
-    qualifier: Code | None
-
-
-@dataclass(frozen=True, slots=True)
-class Graphic:
-    """SCOORD / SCOORD3D data."""
-
-    graphic_type: str
-    data: tuple[float, ...]
-    frame_of_reference_uid: str | None = None
+from sr2fhir.mapping.dataset import ElementSource, as_text
+from sr2fhir.mapping.value_types import (
+    CodeValue,
+    CompositeReference,
+    ContainerValue,
+    ContentReference,
+    ContentValue,
+    GraphicType,
+    NumericValue,
+    PersonNameValue,
+    RelationshipType,
+    SopReference,
+    SpatialCoordinates,
+    SpatialCoordinates3D,
+    TextValue,
+    UidRefValue,
+    ValueType,
+    defined_term,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ContentItem:
-    """One content item with its children; only the attributes the mapping reads."""
+    """One content item with its children; only the attributes the mapping reads.
+
+    `value` matches `value_type` (CodeValue for CODE, NumericValue for NUM, ...). A by-reference
+    item has a ContentReference and no value type; a value type the mapping does not read (DATE,
+    TCOORD, ...) or that PS3.3 does not define has no value.
+    """
 
     path: str
-    relationship: str | None
-    value_type: str
+    relationship: RelationshipType | None
+    value_type: ValueType | None
     concept: Code | None
+    value: ContentValue | None = None
     children: tuple[ContentItem, ...] = ()
     observation_uid: str | None = None
     observation_datetime: str | None = None
-    template_id: str | None = None
-    text: str | None = None
-    code: Code | None = None
-    uid: str | None = None
-    person_name: str | None = None
-    numeric: NumericValue | None = None
-    references: tuple[SopReference, ...] = ()
-    graphic: Graphic | None = None
-    referenced_path: str | None = None
 
     @property
-    def concept_key(self) -> tuple[str, str] | None:
-        return self.concept.key if self.concept is not None else None
+    def template_id(self) -> str | None:
+        """Template Identifier of a CONTAINER (Content Template Sequence); else None."""
+        return self.value.template_id if isinstance(self.value, ContainerValue) else None
 
 
 def parse_code(item: ElementSource, where: str) -> Code:
     """Parse a Code Sequence item (Basic Code Sequence Macro), honouring long and URN codes."""
-    designator = _str(item.get("CodingSchemeDesignator"))
-    meaning = _str(item.get("CodeMeaning"))
-    version = _str(item.get("CodingSchemeVersion")) or None
-    value = _str(item.get("CodeValue"))
+    designator = as_text(item.get("CodingSchemeDesignator"))
+    meaning = as_text(item.get("CodeMeaning"))
+    version = as_text(item.get("CodingSchemeVersion")) or None
+    value = as_text(item.get("CodeValue"))
     is_urn = False
     if not value:
-        value = _str(item.get("LongCodeValue"))
+        value = as_text(item.get("LongCodeValue"))
     if not value:
-        value = _str(item.get("URNCodeValue"))
+        value = as_text(item.get("URNCodeValue"))
         is_urn = bool(value)
     if not value:
         raise SrParseError(f"code in {where} has no Code Value", None)
@@ -104,63 +92,73 @@ def parse_content_tree(ds: ElementSource) -> ContentItem:
     return _parse_item(ds, "1", relationship=None)
 
 
-def _parse_item(item: ElementSource, path: str, relationship: str | None) -> ContentItem:
+def _parse_item(
+    item: ElementSource, path: str, relationship: RelationshipType | None
+) -> ContentItem:
     by_reference = item.get("ReferencedContentItemIdentifier")
     if by_reference is not None:
         ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
         return ContentItem(
             path=path,
             relationship=relationship,
-            value_type="BYREF",
+            value_type=None,
             concept=None,
-            referenced_path=".".join(str(int(n)) for n in ordinals),
+            value=ContentReference(".".join(str(int(n)) for n in ordinals)),
         )
-    value_type = _str(item.get("ValueType"))
-    if not value_type:
+    encoded_type = as_text(item.get("ValueType"))
+    if not encoded_type:
         raise SrParseError("content item has no Value Type (0040,A040)", path)
+    value_type = defined_term(ValueType, encoded_type)  # undefined: kept, with no value
     concept = first_code(item, "ConceptNameCodeSequence", "Concept Name Code Sequence", path)
-    if concept is None and value_type == "CONTAINER" and path == "1":
+    if concept is None and value_type is ValueType.CONTAINER and path == "1":
         raise SrParseError("document has no Concept Name Code Sequence (title)", path)
     children = tuple(
-        _parse_item(child, f"{path}.{n}", _str(child.get("RelationshipType")) or None)
+        _parse_item(
+            child,
+            f"{path}.{n}",
+            defined_term(RelationshipType, as_text(child.get("RelationshipType"))),
+        )
         for n, child in enumerate(item.get("ContentSequence") or (), start=1)
     )
-    templates = item.get("ContentTemplateSequence")
-    fields: dict[str, Any] = {
-        "observation_uid": _str(item.get("ObservationUID")) or None,
-        "observation_datetime": _str(item.get("ObservationDateTime")) or None,
-        "template_id": _str(templates[0].get("TemplateIdentifier")) or None if templates else None,
-    }
-    fields.update(_parse_value(item, value_type, path))
     return ContentItem(
         path=path,
         relationship=relationship,
         value_type=value_type,
         concept=concept,
+        value=_parse_value(item, value_type, path),
         children=children,
-        **fields,
+        observation_uid=as_text(item.get("ObservationUID")) or None,
+        observation_datetime=as_text(item.get("ObservationDateTime")) or None,
     )
 
 
-def _parse_value(item: ElementSource, value_type: str, path: str) -> dict[str, Any]:
-    if value_type == "TEXT":
-        return {"text": _required_str(item, "TextValue", "TEXT", path)}
-    if value_type == "CODE":
+def _parse_value(
+    item: ElementSource, value_type: ValueType | None, path: str
+) -> ContentValue | None:
+    """The value of the value types the mapping reads; None for the others."""
+    if value_type is ValueType.TEXT:
+        return TextValue(_required_text(item, "TextValue", value_type, path))
+    if value_type is ValueType.CODE:
         code = first_code(item, "ConceptCodeSequence", "Concept Code Sequence", path)
         if code is None:
             raise SrParseError("CODE item has no Concept Code Sequence (0040,A168)", path)
-        return {"code": code}
-    if value_type == "UIDREF":
-        return {"uid": _required_str(item, "UID", "UIDREF", path)}
-    if value_type == "PNAME":
-        return {"person_name": _str(item.get("PersonName"))}
-    if value_type == "NUM":
-        return {"numeric": _parse_numeric(item, path)}
-    if value_type in ("IMAGE", "COMPOSITE", "WAVEFORM"):
-        return {"references": _parse_references(item, value_type, path)}
-    if value_type in ("SCOORD", "SCOORD3D"):
-        return {"graphic": _parse_graphic(item, value_type, path)}
-    return {}
+        return CodeValue(code)
+    if value_type is ValueType.UIDREF:
+        return UidRefValue(_required_text(item, "UID", value_type, path))
+    if value_type is ValueType.PNAME:
+        return PersonNameValue(as_text(item.get("PersonName")))
+    if value_type is ValueType.NUM:
+        return _parse_numeric(item, path)
+    if value_type in (ValueType.IMAGE, ValueType.COMPOSITE, ValueType.WAVEFORM):
+        return CompositeReference(_parse_references(item, value_type, path))
+    if value_type in (ValueType.SCOORD, ValueType.SCOORD3D):
+        return _parse_graphic(item, value_type, path)
+    if value_type is ValueType.CONTAINER:
+        templates = item.get("ContentTemplateSequence")
+        return ContainerValue(
+            as_text(templates[0].get("TemplateIdentifier")) or None if templates else None
+        )
+    return None
 
 
 def _parse_numeric(item: ElementSource, path: str) -> NumericValue:
@@ -187,16 +185,22 @@ def _parse_numeric(item: ElementSource, path: str) -> NumericValue:
     return NumericValue(value, unit, qualifier)
 
 
-def _parse_references(item: ElementSource, value_type: str, path: str) -> tuple[SopReference, ...]:
+def _parse_references(
+    item: ElementSource, value_type: ValueType, path: str
+) -> tuple[SopReference, ...]:
     seq = item.get("ReferencedSOPSequence")
     if not seq:
-        raise SrParseError(f"{value_type} item has no Referenced SOP Sequence (0008,1199)", path)
+        raise SrParseError(
+            f"{value_type.value} item has no Referenced SOP Sequence (0008,1199)", path
+        )
     refs = []
     for ref in seq:
-        sop_class = _str(ref.get("ReferencedSOPClassUID"))
-        sop_instance = _str(ref.get("ReferencedSOPInstanceUID"))
+        sop_class = as_text(ref.get("ReferencedSOPClassUID"))
+        sop_instance = as_text(ref.get("ReferencedSOPInstanceUID"))
         if not sop_class or not sop_instance:
-            raise SrParseError(f"{value_type} reference lacks a SOP Class or Instance UID", path)
+            raise SrParseError(
+                f"{value_type.value} reference lacks a SOP Class or Instance UID", path
+            )
         refs.append(
             SopReference(
                 sop_class,
@@ -208,23 +212,41 @@ def _parse_references(item: ElementSource, value_type: str, path: str) -> tuple[
     return tuple(refs)
 
 
-def _parse_graphic(item: ElementSource, value_type: str, path: str) -> Graphic:
-    graphic_type = _str(item.get("GraphicType"))
+def _parse_graphic(
+    item: ElementSource, value_type: ValueType, path: str
+) -> SpatialCoordinates | SpatialCoordinates3D:
+    """SCOORD / SCOORD3D; a Graphic Type PS3.3 does not define for the value type is an error."""
+    encoded_type = as_text(item.get("GraphicType"))
     data = item.get("GraphicData")
-    if not graphic_type or data is None:
-        raise SrParseError(f"{value_type} item has no Graphic Type or Graphic Data", path)
+    if not encoded_type or data is None:
+        raise SrParseError(f"{value_type.value} item has no Graphic Type or Graphic Data", path)
     values = data if isinstance(data, Sequence) else [data]
-    frame_of_reference = _str(item.get("ReferencedFrameOfReferenceUID")) or None
-    if value_type == "SCOORD3D" and frame_of_reference is None:
+    if value_type is ValueType.SCOORD:
+        graphic_type = _graphic_type(
+            encoded_type, value_type, SpatialCoordinates.GRAPHIC_TYPES, path
+        )
+        return SpatialCoordinates(graphic_type, tuple(float(v) for v in values))
+    frame_of_reference = as_text(item.get("ReferencedFrameOfReferenceUID"))
+    if not frame_of_reference:
         raise SrParseError("SCOORD3D item has no Referenced Frame of Reference UID", path)
-    return Graphic(graphic_type, tuple(float(v) for v in values), frame_of_reference)
+    graphic_type = _graphic_type(encoded_type, value_type, SpatialCoordinates3D.GRAPHIC_TYPES, path)
+    return SpatialCoordinates3D(graphic_type, tuple(float(v) for v in values), frame_of_reference)
 
 
-def _required_str(item: ElementSource, keyword: str, value_type: str, path: str) -> str:
+def _graphic_type(
+    encoded: str, value_type: ValueType, allowed: frozenset[GraphicType], path: str
+) -> GraphicType:
+    graphic_type = defined_term(GraphicType, encoded)
+    if graphic_type is None or graphic_type not in allowed:
+        raise SrParseError(f"{value_type.value} Graphic Type {encoded!r} is not defined", path)
+    return graphic_type
+
+
+def _required_text(item: ElementSource, keyword: str, value_type: ValueType, path: str) -> str:
     value = item.get(keyword)
     if value is None:
-        raise SrParseError(f"{value_type} item has no {keyword}", path)
-    return _str(value)
+        raise SrParseError(f"{value_type.value} item has no {keyword}", path)
+    return as_text(value)
 
 
 def _ints(value: Any) -> tuple[int, ...]:
@@ -235,9 +257,3 @@ def _ints(value: Any) -> tuple[int, ...]:
     ):
         return tuple(int(v) for v in value)
     return (int(value),)
-
-
-def _str(value: Any) -> str:
-    if value is None:
-        return ""
-    return str(value).strip()

@@ -61,6 +61,13 @@ class ElementSource(Protocol):
     def __contains__(self, key: str) -> bool: ...
 
 
+def as_text(value: Any) -> str:
+    """An element value as text without its padding; "" when the element is absent."""
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
 class _NotHandled(Exception):
     """This encoding is for pydicom to read."""
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sr2fhir.mapping import codes as c
 from sr2fhir.mapping import profiles
-from sr2fhir.mapping.coding import DCM, DICOM_UID, build_codeable_concept, fixed_concept, uid_value
+from sr2fhir.mapping.coding import DICOM_UID, build_codeable_concept, uid_value
 from sr2fhir.mapping.context import Resource
 from sr2fhir.mapping.document import Equipment
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.report import AlgorithmIdentification
 
-ALGORITHM_PARAMETERS = fixed_concept(DCM, "111002", "Algorithm Parameters")
+ALGORITHM_PARAMETERS_TYPE = build_codeable_concept(c.ALGORITHM_PARAMETERS)
 GS1_DI_ISSUER = "http://hl7.org/fhir/NamingSystem/gs1-di"
 _GS1_DI = re.compile(r"^[({]01[)}](\d{14})")
 
@@ -91,7 +92,7 @@ def build_algorithm_device(
         device["version"] = [{"value": algorithm.version}]
     if algorithm.parameters:
         device["property"] = [
-            {"type": ALGORITHM_PARAMETERS, "valueString": p} for p in algorithm.parameters
+            {"type": ALGORITHM_PARAMETERS_TYPE, "valueString": p} for p in algorithm.parameters
         ]
     device["parent"] = parent
     return device

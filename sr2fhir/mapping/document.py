@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.errors import MappingError
-from sr2fhir.mapping.content import _str
-from sr2fhir.mapping.dataset import ElementSource
+from sr2fhir.mapping.dataset import ElementSource, as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,6 @@ class DocumentHeader:
     timezone_offset: str | None
     preliminary_flag: str | None
     completion_flag: str | None
-    verification_flag: str | None
     equipment: Equipment
     participant_persons: tuple[str, ...]
     participant_devices: tuple[Equipment, ...]
@@ -62,31 +60,30 @@ class DocumentHeader:
 
 def parse_document_header(ds: ElementSource) -> DocumentHeader:
     """Read the header; a missing Patient ID or Study Instance UID is a MappingError."""
-    study_uid = _str(ds.get("StudyInstanceUID"))
+    study_uid = as_text(ds.get("StudyInstanceUID"))
     if not study_uid:
         raise MappingError("no Study Instance UID (0020,000D): cannot reference the ImagingStudy")
-    patient_id = _str(ds.get("PatientID"))
+    patient_id = as_text(ds.get("PatientID"))
     if not patient_id:
         raise MappingError("no Patient ID (0010,0020): cannot reference the subject")
     persons, devices = _participants(ds)
     return DocumentHeader(
-        sop_class_uid=_str(ds.get("SOPClassUID")),
-        sop_instance_uid=_str(ds.get("SOPInstanceUID")),
-        series_uid=_str(ds.get("SeriesInstanceUID")) or None,
+        sop_class_uid=as_text(ds.get("SOPClassUID")),
+        sop_instance_uid=as_text(ds.get("SOPInstanceUID")),
+        series_uid=as_text(ds.get("SeriesInstanceUID")) or None,
         study_uid=study_uid,
         patient_id=patient_id,
         patient_issuer=Issuer(
-            _str(ds.get("IssuerOfPatientID")) or None,
+            as_text(ds.get("IssuerOfPatientID")) or None,
             *_universal_entity(ds.get("IssuerOfPatientIDQualifiersSequence")),
         ),
-        accession_number=_str(ds.get("AccessionNumber")) or None,
+        accession_number=as_text(ds.get("AccessionNumber")) or None,
         accession_issuer=_issuer_sequence(ds.get("IssuerOfAccessionNumberSequence")),
-        content_date=_str(ds.get("ContentDate")) or None,
-        content_time=_str(ds.get("ContentTime")) or None,
-        timezone_offset=_str(ds.get("TimezoneOffsetFromUTC")) or None,
-        preliminary_flag=_str(ds.get("PreliminaryFlag")).upper() or None,
-        completion_flag=_str(ds.get("CompletionFlag")).upper() or None,
-        verification_flag=_str(ds.get("VerificationFlag")).upper() or None,
+        content_date=as_text(ds.get("ContentDate")) or None,
+        content_time=as_text(ds.get("ContentTime")) or None,
+        timezone_offset=as_text(ds.get("TimezoneOffsetFromUTC")) or None,
+        preliminary_flag=as_text(ds.get("PreliminaryFlag")).upper() or None,
+        completion_flag=as_text(ds.get("CompletionFlag")).upper() or None,
         equipment=_equipment(ds),
         participant_persons=persons,
         participant_devices=devices,
@@ -96,16 +93,16 @@ def parse_document_header(ds: ElementSource) -> DocumentHeader:
 
 def _equipment(item: ElementSource) -> Equipment:
     return Equipment(
-        manufacturer=_str(item.get("Manufacturer")) or None,
-        model_name=_str(item.get("ManufacturerModelName")) or None,
-        serial_number=_str(item.get("DeviceSerialNumber")) or None,
-        device_uid=_str(item.get("DeviceUID")) or None,
-        station_name=_str(item.get("StationName")) or None,
+        manufacturer=as_text(item.get("Manufacturer")) or None,
+        model_name=as_text(item.get("ManufacturerModelName")) or None,
+        serial_number=as_text(item.get("DeviceSerialNumber")) or None,
+        device_uid=as_text(item.get("DeviceUID")) or None,
+        station_name=as_text(item.get("StationName")) or None,
         software_versions=_strings(item.get("SoftwareVersions")),
         udis=tuple(
-            _str(u.get("UniqueDeviceIdentifier"))
+            as_text(u.get("UniqueDeviceIdentifier"))
             for u in item.get("UDISequence") or ()
-            if _str(u.get("UniqueDeviceIdentifier"))
+            if as_text(u.get("UniqueDeviceIdentifier"))
         ),
     )
 
@@ -114,9 +111,9 @@ def _participants(ds: ElementSource) -> tuple[tuple[str, ...], tuple[Equipment, 
     persons: list[str] = []
     devices: list[Equipment] = []
     for item in ds.get("ParticipantSequence") or ():
-        observer_type = _str(item.get("ObserverType")).upper()
-        if observer_type == "PSN" and _str(item.get("PersonName")):
-            persons.append(_str(item.get("PersonName")))
+        observer_type = as_text(item.get("ObserverType")).upper()
+        if observer_type == "PSN" and as_text(item.get("PersonName")):
+            persons.append(as_text(item.get("PersonName")))
         elif observer_type == "DEV":
             device = _equipment(item)
             if not device.is_empty:
@@ -128,7 +125,7 @@ def _issuer_sequence(seq: Any) -> Issuer:
     if not seq:
         return Issuer()
     item = seq[0]
-    return Issuer(_str(item.get("LocalNamespaceEntityID")) or None, *_universal_entity(seq))
+    return Issuer(as_text(item.get("LocalNamespaceEntityID")) or None, *_universal_entity(seq))
 
 
 def _universal_entity(seq: Any) -> tuple[str | None, str | None]:
@@ -136,8 +133,8 @@ def _universal_entity(seq: Any) -> tuple[str | None, str | None]:
         return None, None
     item = seq[0]
     return (
-        _str(item.get("UniversalEntityID")) or None,
-        _str(item.get("UniversalEntityIDType")).upper() or None,
+        as_text(item.get("UniversalEntityID")) or None,
+        as_text(item.get("UniversalEntityIDType")).upper() or None,
     )
 
 
@@ -147,9 +144,9 @@ def _evidence(ds: ElementSource) -> dict[str, str]:
     for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
         for study in ds.get(keyword) or ():
             for series in study.get("ReferencedSeriesSequence") or ():
-                series_uid = _str(series.get("SeriesInstanceUID"))
+                series_uid = as_text(series.get("SeriesInstanceUID"))
                 for sop in series.get("ReferencedSOPSequence") or ():
-                    instance = _str(sop.get("ReferencedSOPInstanceUID"))
+                    instance = as_text(sop.get("ReferencedSOPInstanceUID"))
                     if instance and series_uid:
                         found.setdefault(instance, series_uid)
     return found

@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sr2fhir.mapping import codes as c
 from sr2fhir.mapping import profiles
 from sr2fhir.mapping.body_structures import Site, build_site, tracking_identifiers
 from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.coding import (
-    DCM,
     DICOM_IDENTIFIER_TYPE,
     DICOM_UID,
-    UMLS,
     build_codeable_concept,
     fixed_concept,
     system_for,
@@ -31,27 +30,31 @@ from sr2fhir.mapping.report import (
 )
 from sr2fhir.mapping.selections import build_item_selections, build_source_sr_content_item
 
-MEASUREMENT_GROUP = fixed_concept(DCM, "125007", "Measurement Group")
-QUALITATIVE_EVALUATIONS = fixed_concept(UMLS, "C0034375", "Qualitative Evaluations")
-DERIVED_IMAGING_MEASUREMENTS = fixed_concept(DCM, "126011", "Derived Imaging Measurements")
-DERIVATION = fixed_concept(DCM, "121401", "Derivation")
+MEASUREMENT_GROUP_CONCEPT = build_codeable_concept(c.MEASUREMENT_GROUP)
+QUALITATIVE_EVALUATIONS_CONCEPT = build_codeable_concept(c.QUALITATIVE_EVALUATIONS)
+DERIVED_IMAGING_MEASUREMENTS_CONCEPT = build_codeable_concept(c.DERIVED_IMAGING_MEASUREMENTS)
+DERIVATION_CONCEPT = build_codeable_concept(c.DERIVATION)
 OBSERVATION_UID_TYPE = fixed_concept(DICOM_IDENTIFIER_TYPE, "observation-uid", "Observation UID")
 DATA_ABSENT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
-# CID 42 Numeric Value Qualifier -> data-absent-reason (no number is ever invented).
+# CID 42 Numeric Value Qualifier -> data-absent-reason (no number is ever invented); looked
+# up by Code Value alone, whatever the designator.
 _ABSENT_REASON = {
-    "114000": "not-a-number",
-    "114001": "negative-infinity",
-    "114002": "positive-infinity",
-    "114003": "error",
-    "114004": "error",
-    "114005": "error",
-    "114006": "error",
-    "114007": "not-performed",
-    "114008": "error",
-    "114009": "error",
-    "114010": "unknown",
-    "114011": "unknown",
+    qualifier.value: reason
+    for qualifier, reason in (
+        (c.NOT_A_NUMBER, "not-a-number"),
+        (c.NEGATIVE_INFINITY, "negative-infinity"),
+        (c.POSITIVE_INFINITY, "positive-infinity"),
+        (c.DIVIDE_BY_ZERO, "error"),
+        (c.UNDERFLOW, "error"),
+        (c.OVERFLOW, "error"),
+        (c.MEASUREMENT_FAILURE, "error"),
+        (c.MEASUREMENT_NOT_ATTEMPTED, "not-performed"),
+        (c.CALCULATION_FAILURE, "error"),
+        (c.VALUE_OUT_OF_RANGE, "error"),
+        (c.VALUE_UNKNOWN, "unknown"),
+        (c.VALUE_INDETERMINATE, "unknown"),
+    )
 }
 
 
@@ -162,7 +165,7 @@ def _finish(ctx: BuildContext, resource: Resource, observed: Observed, tail: Tai
         resource["derivedFrom"] = derived_from
     if tail.derivation is not None:
         derivation = build_codeable_concept(tail.derivation)
-        resource["component"] = [{"code": DERIVATION, "valueCodeableConcept": derivation}]
+        resource["component"] = [{"code": DERIVATION_CONCEPT, "valueCodeableConcept": derivation}]
     return ctx.add(resource)
 
 
@@ -201,10 +204,10 @@ def build_imaging_measurement_group(
         ctx, observed.image_references, group.source_series_uid, site.selection_body_site
     )
     if group.finding_category is not None:
-        category: dict[str, Any] | None = MEASUREMENT_GROUP
+        category: dict[str, Any] | None = MEASUREMENT_GROUP_CONCEPT
         code = build_codeable_concept(group.finding_category)
     else:  # invariant measurement-group-category: code 125007 forbids the category
-        category, code = None, MEASUREMENT_GROUP
+        category, code = None, MEASUREMENT_GROUP_CONCEPT
     on_observation = tracking if observed.finding_site is None else []
     resource = _observation(
         ctx, profiles.IMAGING_MEASUREMENT_GROUP, observed, category, code, on_observation
@@ -239,7 +242,11 @@ def build_imaging_measurement(
     """TID 300 NUM -> Observation (imaging-measurement)."""
     observed = measurement.observed
     resource = _observation(
-        ctx, profiles.IMAGING_MEASUREMENT, observed, None, _concept(observed, MEASUREMENT_GROUP)
+        ctx,
+        profiles.IMAGING_MEASUREMENT,
+        observed,
+        None,
+        _concept(observed, MEASUREMENT_GROUP_CONCEPT),
     )
     _quantity(resource, measurement)
     tail = _member_tail(ctx, observed, group, devices, measurement.derivation)
@@ -258,8 +265,8 @@ def build_imaging_qualitative_evaluation(
         ctx,
         profiles.IMAGING_QUALITATIVE_EVALUATION,
         observed,
-        QUALITATIVE_EVALUATIONS,
-        _concept(observed, QUALITATIVE_EVALUATIONS),
+        QUALITATIVE_EVALUATIONS_CONCEPT,
+        _concept(observed, QUALITATIVE_EVALUATIONS_CONCEPT),
     )
     if evaluation.code is not None:
         resource["valueCodeableConcept"] = build_codeable_concept(evaluation.code)
@@ -278,8 +285,8 @@ def build_derived_imaging_measurement(
         ctx,
         profiles.DERIVED_IMAGING_MEASUREMENT,
         observed,
-        DERIVED_IMAGING_MEASUREMENTS,
-        _concept(observed, DERIVED_IMAGING_MEASUREMENTS),
+        DERIVED_IMAGING_MEASUREMENTS_CONCEPT,
+        _concept(observed, DERIVED_IMAGING_MEASUREMENTS_CONCEPT),
     )
     _quantity(resource, measurement)
     tail = Tail(

@@ -15,7 +15,14 @@ PARTICIPANT_PERSON = IG + "dicom-participant-person"
 FINDING_SITE = IG + "dicom-sr-finding-site"
 SOURCE_SR_CONTENT_ITEM = IG + "source-sr-content-item"
 
-
-def selection_profile(kind_value: str) -> str:
-    """ImagingSelection profiles are named like SelectionKind values."""
-    return IG + kind_value
+# ImagingSelection: what an observation was made on
+IMAGE_REGION_2D = IG + "image-region-2d"
+IMAGE_REGION_3D = IG + "image-region-3d"
+REFERENCED_SEGMENT = IG + "referenced-segment"
+REFERENCED_SEGMENTATION_FRAME = IG + "referenced-segmentation-frame"
+REGION_IN_SPACE = IG + "region-in-space"
+VOLUME_SURFACE = IG + "volume-surface"
+REAL_WORLD_VALUE_MAP = IG + "real-world-value-map"
+ILLUSTRATION_OF_ROI = IG + "illustration-of-roi"
+VISUAL_EXPLANATION = IG + "visual-explanation"
+SOURCE_IMAGE_FOR_SEGMENTATION = IG + "source-image-for-segmentation"

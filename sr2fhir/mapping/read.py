@@ -1,24 +1,20 @@
-"""Read a Part-10 file (or bytes) into a data set, with one-line reasons on failure.
+"""Part-10 bytes -> a data set, with one-line reasons on failure (no file access here).
 
 The common encodings go through the fast decoder (dataset.py); everything else, including
-every broken file, through pydicom, whose errors name the reason.
+every broken file, through pydicom, whose errors name the reason. How strictly pydicom checks
+values is the process's choice: sr2fhir's entry points set it once, with
+sr2fhir.runtime.configure_pydicom_reading().
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pydicom
-import pydicom.config
 from pydicom.errors import InvalidDicomError
 
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping.dataset import ElementSource, decode_part10
-
-# Over-long UIDs and similar VR violations are tolerated (the IG's own example has one), and
-# pydicom must not print warnings of its own: every rejection is our one-line message.
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
 class _ReadWatch(io.BytesIO):
@@ -41,15 +37,6 @@ class _ReadWatch(io.BytesIO):
     @property
     def truncated(self) -> bool:
         return self.short_reads > 0 or self.empty_reads > 1
-
-
-def read_sr_file(path: str | Path) -> ElementSource:
-    """Read a DICOM file; raise SrParseError naming why it is not readable DICOM."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SrParseError(f"cannot read file: {exc.strerror}") from exc
-    return read_sr_bytes(data)
 
 
 def read_sr_bytes(data: bytes) -> ElementSource:

@@ -9,12 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sr2fhir.mapping.coding import DCM, DICOM_UID, V2_0203, fixed_concept, uid_value
+from sr2fhir.mapping import codes as c
+from sr2fhir.mapping.coding import (
+    DICOM_UID,
+    V2_0203,
+    build_codeable_concept,
+    fixed_concept,
+    uid_value,
+)
 from sr2fhir.mapping.context import Reference, ReportReferences
 from sr2fhir.mapping.document import DocumentHeader, Issuer
 from sr2fhir.mapping.options import MappingOptions
 
-STUDY_INSTANCE_UID_TYPE = fixed_concept(DCM, "110180", "Study Instance UID")
+STUDY_INSTANCE_UID_TYPE = build_codeable_concept(c.STUDY_INSTANCE_UID)
 ACCESSION_TYPE = fixed_concept(V2_0203, "ACSN", "Accession ID")
 
 

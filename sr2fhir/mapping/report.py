@@ -7,38 +7,53 @@ TID 300 / 1419 (measurements), TID 1420 (derived measurements), TID 4019 (algori
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, auto
 
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping import codes as c
 from sr2fhir.mapping.codes import Code
-from sr2fhir.mapping.content import ContentItem, Graphic, NumericValue, SopReference
+from sr2fhir.mapping.content import ContentItem
+from sr2fhir.mapping.value_types import (
+    CodeValue,
+    CompositeReference,
+    ContentReference,
+    NumericValue,
+    PersonNameValue,
+    RelationshipType,
+    SopReference,
+    SpatialCoordinates,
+    SpatialCoordinates3D,
+    TextValue,
+    UidRefValue,
+    ValueType,
+)
 
 
-class SelectionKind(Enum):
-    """Image reference kinds, each one ImagingSelection profile of the IG."""
+class ImageReferenceKind(Enum):
+    """What an observation was made on, by concept name and value type (TID 1501/1410/1411)."""
 
-    IMAGE_REGION_2D = "image-region-2d"
-    IMAGE_REGION_3D = "image-region-3d"
-    REFERENCED_SEGMENT = "referenced-segment"
-    REFERENCED_SEGMENTATION_FRAME = "referenced-segmentation-frame"
-    REGION_IN_SPACE = "region-in-space"
-    VOLUME_SURFACE = "volume-surface"
-    REAL_WORLD_VALUE_MAP = "real-world-value-map"
-    ILLUSTRATION_OF_ROI = "illustration-of-roi"
-    VISUAL_EXPLANATION = "visual-explanation"
-    SOURCE_IMAGE_FOR_SEGMENTATION = "source-image-for-segmentation"
+    IMAGE_REGION_2D = auto()  # SCOORD (111030, DCM, "Image Region") or unnamed
+    IMAGE_REGION_3D = auto()  # SCOORD3D (111030, DCM, "Image Region") or unnamed
+    REFERENCED_SEGMENT = auto()
+    REFERENCED_SEGMENTATION_FRAME = auto()
+    REGION_IN_SPACE = auto()
+    VOLUME_SURFACE = auto()  # SCOORD3D or a reference to a surface segmentation
+    REAL_WORLD_VALUE_MAP = auto()
+    ILLUSTRATION_OF_ROI = auto()
+    VISUAL_EXPLANATION = auto()
+    SOURCE_IMAGE_FOR_SEGMENTATION = auto()
 
 
-_SELECTION_BY_CONCEPT: dict[tuple[str, str], SelectionKind] = {
-    c.REFERENCED_SEGMENT: SelectionKind.REFERENCED_SEGMENT,
-    c.REFERENCED_SEGMENTATION_FRAME: SelectionKind.REFERENCED_SEGMENTATION_FRAME,
-    c.REGION_IN_SPACE: SelectionKind.REGION_IN_SPACE,
-    c.VOLUME_SURFACE: SelectionKind.VOLUME_SURFACE,
-    c.REAL_WORLD_VALUE_MAP: SelectionKind.REAL_WORLD_VALUE_MAP,
-    c.ILLUSTRATION_OF_ROI: SelectionKind.ILLUSTRATION_OF_ROI,
-    c.VISUAL_EXPLANATION: SelectionKind.VISUAL_EXPLANATION,
-    c.SOURCE_IMAGE_FOR_SEGMENTATION: SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION,
+# IMAGE / COMPOSITE items, by concept name
+_KIND_BY_CONCEPT: dict[Code, ImageReferenceKind] = {
+    c.REFERENCED_SEGMENT: ImageReferenceKind.REFERENCED_SEGMENT,
+    c.REFERENCED_SEGMENTATION_FRAME: ImageReferenceKind.REFERENCED_SEGMENTATION_FRAME,
+    c.REGION_IN_SPACE: ImageReferenceKind.REGION_IN_SPACE,
+    c.VOLUME_SURFACE: ImageReferenceKind.VOLUME_SURFACE,
+    c.REAL_WORLD_VALUE_MAP: ImageReferenceKind.REAL_WORLD_VALUE_MAP,
+    c.ILLUSTRATION_OF_ROI: ImageReferenceKind.ILLUSTRATION_OF_ROI,
+    c.VISUAL_EXPLANATION: ImageReferenceKind.VISUAL_EXPLANATION,
+    c.SOURCE_IMAGE_FOR_SEGMENTATION: ImageReferenceKind.SOURCE_IMAGE_FOR_SEGMENTATION,
 }
 
 
@@ -69,11 +84,11 @@ class FindingSite:
 class ImageReference:
     """An image, segment, region or map that an observation was made on."""
 
-    kind: SelectionKind
+    kind: ImageReferenceKind
     path: str
     concept: Code | None
     references: tuple[SopReference, ...] = ()
-    graphic: Graphic | None = None
+    region: SpatialCoordinates | SpatialCoordinates3D | None = None
     roi_identifiers: tuple[str, ...] = ()
 
 
@@ -147,7 +162,7 @@ def is_measurement_report(root: ContentItem) -> bool:
     """TID 1500 by template identifier, or by document title when the template id is absent."""
     if root.template_id is not None:
         return root.template_id == c.TID_1500
-    return root.concept_key == c.IMAGING_MEASUREMENT_REPORT
+    return root.concept == c.IMAGING_MEASUREMENT_REPORT
 
 
 def parse_measurement_report(root: ContentItem) -> MeasurementReport:
@@ -177,48 +192,43 @@ class _ReportWalker:
     )
 
     def visit_root_child(self, item: ContentItem) -> None:
-        key = item.concept_key
-        if key == c.PERSON_OBSERVER_NAME and item.person_name:
-            self.person_observers.append(item.person_name)
-        elif key == c.IMAGING_MEASUREMENTS:
+        concept = item.concept
+        if concept == c.PERSON_OBSERVER_NAME and isinstance(item.value, PersonNameValue):
+            if item.value.name:
+                self.person_observers.append(item.value.name)
+        elif concept == c.IMAGING_MEASUREMENTS:
             for child in item.children:
                 self.visit_container_child(child, item.observation_datetime)
-        elif key in (c.DERIVED_IMAGING_MEASUREMENTS, c.QUALITATIVE_EVALUATIONS):
+        elif concept in (c.DERIVED_IMAGING_MEASUREMENTS, c.QUALITATIVE_EVALUATIONS):
             self.visit_container_child(item, None)
 
     def visit_container_child(self, item: ContentItem, inherited_dt: str | None) -> None:
-        key = item.concept_key
+        concept = item.concept
         dt = item.observation_datetime or inherited_dt
-        if key == c.MEASUREMENT_GROUP and item.value_type == "CONTAINER":
+        if _is_measurement_group(item):
             self.groups.append(parse_measurement_group(item, dt))
-        elif key == c.DERIVED_IMAGING_MEASUREMENTS:
+        elif concept == c.DERIVED_IMAGING_MEASUREMENTS:
             self._visit_derived_container(item, dt)
-        elif key == c.QUALITATIVE_EVALUATIONS:
+        elif concept == c.QUALITATIVE_EVALUATIONS:
             for child in item.children:
-                if (
-                    child.value_type in ("CODE", "TEXT")
-                    and child.concept_key not in c.ALGORITHM_ITEMS
-                ):
+                if child.value_type in _EVALUATION_TYPES and child.concept not in c.ALGORITHM_ITEMS:
                     self.evaluations.append(parse_qualitative_evaluation(child, dt))
 
     def _visit_derived_container(self, container: ContentItem, inherited_dt: str | None) -> None:
         dt = container.observation_datetime or inherited_dt
         nested: list[str] = []
         for child in container.children:
-            if child.concept_key == c.MEASUREMENT_GROUP and child.value_type == "CONTAINER":
+            if _is_measurement_group(child):
                 self.groups.append(parse_measurement_group(child, dt))
                 nested.append(child.path)
         for child in container.children:
-            if child.value_type != "NUM":
+            if child.value_type is not ValueType.NUM:
                 continue
             cited: list[str] = []
             for grandchild in child.children:
-                if grandchild.value_type == "BYREF" and grandchild.referenced_path:
-                    cited.append(grandchild.referenced_path)
-                elif (
-                    grandchild.concept_key == c.MEASUREMENT_GROUP
-                    and grandchild.value_type == "CONTAINER"
-                ):
+                if isinstance(grandchild.value, ContentReference) and grandchild.value.path:
+                    cited.append(grandchild.value.path)
+                elif _is_measurement_group(grandchild):
                     self.groups.append(parse_measurement_group(grandchild, dt))
                     cited.append(grandchild.path)
             self.derived_items.append((child, tuple(cited), tuple(nested), dt))
@@ -244,6 +254,33 @@ def _path_order(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in path.split("."))
 
 
+_EVALUATION_TYPES = (ValueType.CODE, ValueType.TEXT)
+
+
+def _is_measurement_group(item: ContentItem) -> bool:
+    return item.concept == c.MEASUREMENT_GROUP and item.value_type is ValueType.CONTAINER
+
+
+def _code(item: ContentItem) -> Code | None:
+    """The Concept Code of a CODE item; None for any other item."""
+    return item.value.code if isinstance(item.value, CodeValue) else None
+
+
+def _text(item: ContentItem) -> str | None:
+    """The Text Value of a TEXT item; None for any other item."""
+    return item.value.text if isinstance(item.value, TextValue) else None
+
+
+def _uid(item: ContentItem) -> str | None:
+    """The UID of a UIDREF item; None for any other item."""
+    return item.value.uid if isinstance(item.value, UidRefValue) else None
+
+
+def _references(item: ContentItem) -> tuple[SopReference, ...]:
+    """The Referenced SOP Sequence of an IMAGE / COMPOSITE / WAVEFORM item; else ()."""
+    return item.value.references if isinstance(item.value, CompositeReference) else ()
+
+
 def parse_algorithm(children: tuple[ContentItem, ...]) -> AlgorithmIdentification | None:
     """TID 4019 among an item's children; None without an Algorithm Name."""
     name: str | None = None
@@ -251,51 +288,54 @@ def parse_algorithm(children: tuple[ContentItem, ...]) -> AlgorithmIdentificatio
     family: Code | None = None
     parameters: list[str] = []
     for child in children:
-        key = child.concept_key
-        if key == c.ALGORITHM_NAME:
+        concept = child.concept
+        if concept == c.ALGORITHM_NAME:
             name = _text_or_meaning(child)
-        elif key == c.ALGORITHM_VERSION:
+        elif concept == c.ALGORITHM_VERSION:
             version = _text_or_meaning(child)
-        elif key == c.ALGORITHM_PARAMETERS:
+        elif concept == c.ALGORITHM_PARAMETERS:
             parameters.append(_text_or_meaning(child))
-        elif key == c.ALGORITHM_FAMILY:
-            family = child.code
+        elif concept == c.ALGORITHM_FAMILY:
+            family = _code(child)
     if not name:
         return None
     return AlgorithmIdentification(name, version, tuple(parameters), family)
 
 
 def parse_finding_site(item: ContentItem) -> FindingSite:
-    if item.code is None:
+    """EV (363698007, SCT, "Finding Site") with its Laterality / Topographical modifier."""
+    site = _code(item)
+    if site is None:
         raise SrParseError("Finding Site is not a CODE item", item.path)
     laterality = modifier = None
     for child in item.children:
-        if child.concept_key == c.LATERALITY:
-            laterality = child.code
-        elif child.concept_key == c.TOPOGRAPHICAL_MODIFIER:
-            modifier = child.code
-    return FindingSite(item.code, laterality, modifier)
+        if child.concept == c.LATERALITY:
+            laterality = _code(child)
+        elif child.concept == c.TOPOGRAPHICAL_MODIFIER:
+            modifier = _code(child)
+    return FindingSite(site, laterality, modifier)
 
 
 def parse_measurement_group(item: ContentItem, inherited_dt: str | None) -> MeasurementGroup:
+    """TID 1501 / 1410 / 1411: the group's context, measurements and evaluations."""
     dt = item.observation_datetime or inherited_dt
     tracking_identifier = tracking_uid = source_series = None
     finding_category = finding = None
     measurements: list[Measurement] = []
     evaluations: list[QualitativeEvaluation] = []
     for child in item.children:
-        key = child.concept_key
-        if key == c.TRACKING_IDENTIFIER:
-            tracking_identifier = child.text
-        elif key == c.TRACKING_UID:
-            tracking_uid = child.uid
-        elif key == c.FINDING_CATEGORY:
-            finding_category = child.code
-        elif key == c.FINDING:
-            finding = child.code
-        elif key == c.SOURCE_SERIES_FOR_SEGMENTATION:
-            source_series = child.uid
-        elif child.value_type == "NUM":
+        concept = child.concept
+        if concept == c.TRACKING_IDENTIFIER:
+            tracking_identifier = _text(child)
+        elif concept == c.TRACKING_UID:
+            tracking_uid = _uid(child)
+        elif concept == c.FINDING_CATEGORY:
+            finding_category = _code(child)
+        elif concept == c.FINDING:
+            finding = _code(child)
+        elif concept == c.SOURCE_SERIES_FOR_SEGMENTATION:
+            source_series = _uid(child)
+        elif child.value_type is ValueType.NUM:
             measurements.append(parse_measurement(child, dt))
         elif _is_group_evaluation(child):
             evaluations.append(parse_qualitative_evaluation(child, dt))
@@ -315,19 +355,20 @@ def parse_measurement_group(item: ContentItem, inherited_dt: str | None) -> Meas
 def _is_group_evaluation(item: ContentItem) -> bool:
     """CONTAINS TEXT/CODE children that are neither group context nor TID 4019 items."""
     return (
-        item.value_type in ("TEXT", "CODE")
-        and item.relationship == "CONTAINS"
-        and item.concept_key not in c.NOT_QUALITATIVE_EVALUATIONS
-        and item.concept_key not in c.ALGORITHM_ITEMS
+        item.value_type in _EVALUATION_TYPES
+        and item.relationship is RelationshipType.CONTAINS
+        and item.concept not in c.NOT_QUALITATIVE_EVALUATIONS
+        and item.concept not in c.ALGORITHM_ITEMS
     )
 
 
 def parse_measurement(item: ContentItem, inherited_dt: str | None) -> Measurement:
-    if item.numeric is None:
+    """TID 300 / 1419 NUM with its own Derivation modifier."""
+    if not isinstance(item.value, NumericValue):
         raise SrParseError("NUM item without a value", item.path)
-    derivation = next((ch.code for ch in item.children if ch.concept_key == c.DERIVATION), None)
+    derivation = next((_code(ch) for ch in item.children if ch.concept == c.DERIVATION), None)
     return Measurement(
-        _observed(item, item.observation_datetime or inherited_dt), item.numeric, derivation
+        _observed(item, item.observation_datetime or inherited_dt), item.value, derivation
     )
 
 
@@ -335,7 +376,7 @@ def parse_qualitative_evaluation(
     item: ContentItem, inherited_dt: str | None
 ) -> QualitativeEvaluation:
     return QualitativeEvaluation(
-        _observed(item, item.observation_datetime or inherited_dt), item.code, item.text
+        _observed(item, item.observation_datetime or inherited_dt), _code(item), _text(item)
     )
 
 
@@ -343,11 +384,10 @@ def _observed(item: ContentItem, dt: str | None) -> Observed:
     """The item's own algorithm, finding site, method and image references (never inherited)."""
     finding_site = method = None
     for child in item.children:
-        key = child.concept_key
-        if key == c.FINDING_SITE:
+        if child.concept == c.FINDING_SITE:
             finding_site = parse_finding_site(child)
-        elif key == c.MEASUREMENT_METHOD:
-            method = child.code
+        elif child.concept == c.MEASUREMENT_METHOD:
+            method = _code(child)
     return Observed(
         path=item.path,
         concept=item.concept,
@@ -363,28 +403,32 @@ def _observed(item: ContentItem, dt: str | None) -> Observed:
 def _image_references(children: tuple[ContentItem, ...]) -> list[ImageReference]:
     found = []
     for child in children:
-        key = child.concept_key
-        if child.value_type == "SCOORD3D" and key in (c.IMAGE_REGION, c.VOLUME_SURFACE, None):
+        concept, value = child.concept, child.value
+        if isinstance(value, SpatialCoordinates3D) and concept in (
+            c.IMAGE_REGION,
+            c.VOLUME_SURFACE,
+            None,
+        ):
             kind = (
-                SelectionKind.VOLUME_SURFACE
-                if key == c.VOLUME_SURFACE
-                else SelectionKind.IMAGE_REGION_3D
+                ImageReferenceKind.VOLUME_SURFACE
+                if concept == c.VOLUME_SURFACE
+                else ImageReferenceKind.IMAGE_REGION_3D
             )
-            found.append(ImageReference(kind, child.path, child.concept, (), child.graphic))
-        elif child.value_type == "SCOORD" and key in (c.IMAGE_REGION, None):
-            refs = tuple(r for g in child.children if g.value_type == "IMAGE" for r in g.references)
+            found.append(ImageReference(kind, child.path, concept, (), value))
+        elif isinstance(value, SpatialCoordinates) and concept in (c.IMAGE_REGION, None):
+            refs = tuple(
+                r for g in child.children if g.value_type is ValueType.IMAGE for r in _references(g)
+            )
+            found.append(
+                ImageReference(ImageReferenceKind.IMAGE_REGION_2D, child.path, concept, refs, value)
+            )
+        elif concept in _KIND_BY_CONCEPT and _references(child):
             found.append(
                 ImageReference(
-                    SelectionKind.IMAGE_REGION_2D, child.path, child.concept, refs, child.graphic
-                )
-            )
-        elif key in _SELECTION_BY_CONCEPT and child.references:
-            found.append(
-                ImageReference(
-                    _SELECTION_BY_CONCEPT[key],
+                    _KIND_BY_CONCEPT[concept],
                     child.path,
-                    child.concept,
-                    child.references,
+                    concept,
+                    _references(child),
                     roi_identifiers=_roi_identifiers(child),
                 )
             )
@@ -395,18 +439,20 @@ def _roi_identifiers(item: ContentItem) -> tuple[str, ...]:
     """Region In Space: EV (130489, DCM, "Referenced Region of Interest Identifier")."""
     found = []
     for child in item.children:
-        if child.concept_key != c.REFERENCED_ROI_IDENTIFIER:
+        if child.concept != c.REFERENCED_ROI_IDENTIFIER:
             continue
-        if child.text:
-            found.append(child.text)
-        elif child.numeric is not None and child.numeric.value is not None:
-            found.append(f"{child.numeric.value:g}")
+        value = child.value
+        if isinstance(value, TextValue) and value.text:
+            found.append(value.text)
+        elif isinstance(value, NumericValue) and value.value is not None:
+            found.append(f"{value.value:g}")
     return tuple(found)
 
 
 def _text_or_meaning(item: ContentItem) -> str:
-    if item.text is not None:
-        return item.text
-    if item.code is not None:
-        return item.code.meaning or item.code.value
+    value = item.value
+    if isinstance(value, TextValue):
+        return value.text
+    if isinstance(value, CodeValue):
+        return value.code.meaning or value.code.value
     return ""

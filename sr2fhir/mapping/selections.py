@@ -6,35 +6,49 @@ from typing import Any
 
 from pydicom.uid import UID
 
-from sr2fhir.errors import SrParseError
+from sr2fhir.mapping import codes as c
 from sr2fhir.mapping import profiles
-from sr2fhir.mapping.coding import DCM, SOP_CLASS_SYSTEM, fixed_concept
-from sr2fhir.mapping.content import Graphic, SopReference
+from sr2fhir.mapping.codes import Code
+from sr2fhir.mapping.coding import SOP_CLASS_SYSTEM, build_codeable_concept
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
-from sr2fhir.mapping.report import ImageReference, SelectionKind
+from sr2fhir.mapping.report import ImageReference
+from sr2fhir.mapping.report import ImageReferenceKind as Kind
+from sr2fhir.mapping.value_types import (
+    GraphicType,
+    SopReference,
+    SpatialCoordinates,
+    SpatialCoordinates3D,
+)
 
-# The code each profile fixes (patternCoding), with the display the profile gives it.
-_PROFILE_CODE: dict[SelectionKind, tuple[str, str]] = {
-    SelectionKind.IMAGE_REGION_2D: ("111030", "Image Region"),
-    SelectionKind.IMAGE_REGION_3D: ("111030", "Image Region"),
-    SelectionKind.REFERENCED_SEGMENT: ("121191", "Referenced Segment"),
-    SelectionKind.REFERENCED_SEGMENTATION_FRAME: ("121214", "Referenced Segmentation Frame"),
-    SelectionKind.REGION_IN_SPACE: ("130488", "Region In Space"),
-    SelectionKind.VOLUME_SURFACE: ("121231", "Volume Surface"),
-    SelectionKind.REAL_WORLD_VALUE_MAP: ("126100", "Real World Value Map used for measurement"),
-    SelectionKind.ILLUSTRATION_OF_ROI: ("121200", "Illustration of ROI"),
-    SelectionKind.VISUAL_EXPLANATION: ("130401", "Visual Explanation"),
-    SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION: ("121233", "Source image for segmentation"),
+# Each kind's ImagingSelection profile, and the code the profile fixes (patternCoding).
+_PROFILES: dict[Kind, tuple[str, Code]] = {
+    Kind.IMAGE_REGION_2D: (profiles.IMAGE_REGION_2D, c.IMAGE_REGION),
+    Kind.IMAGE_REGION_3D: (profiles.IMAGE_REGION_3D, c.IMAGE_REGION),
+    Kind.REFERENCED_SEGMENT: (profiles.REFERENCED_SEGMENT, c.REFERENCED_SEGMENT),
+    Kind.REFERENCED_SEGMENTATION_FRAME: (
+        profiles.REFERENCED_SEGMENTATION_FRAME,
+        c.REFERENCED_SEGMENTATION_FRAME,
+    ),
+    Kind.REGION_IN_SPACE: (profiles.REGION_IN_SPACE, c.REGION_IN_SPACE),
+    Kind.VOLUME_SURFACE: (profiles.VOLUME_SURFACE, c.VOLUME_SURFACE),
+    Kind.REAL_WORLD_VALUE_MAP: (profiles.REAL_WORLD_VALUE_MAP, c.REAL_WORLD_VALUE_MAP),
+    Kind.ILLUSTRATION_OF_ROI: (profiles.ILLUSTRATION_OF_ROI, c.ILLUSTRATION_OF_ROI),
+    Kind.VISUAL_EXPLANATION: (profiles.VISUAL_EXPLANATION, c.VISUAL_EXPLANATION),
+    Kind.SOURCE_IMAGE_FOR_SEGMENTATION: (
+        profiles.SOURCE_IMAGE_FOR_SEGMENTATION,
+        c.SOURCE_IMAGE_FOR_SEGMENTATION,
+    ),
 }
-_REGION_2D = {"POINT": "point", "POLYLINE": "polyline", "CIRCLE": "circle", "ELLIPSE": "ellipse"}
-_REGION_3D = frozenset({"POINT", "MULTIPOINT", "POLYLINE", "POLYGON", "ELLIPSE", "ELLIPSOID"})
+# SCOORD Graphic Type -> imageRegion2D.regionType (MULTIPOINT: one point region per point).
+_REGION_2D = {
+    GraphicType.POINT: "point",
+    GraphicType.POLYLINE: "polyline",
+    GraphicType.CIRCLE: "circle",
+    GraphicType.ELLIPSE: "ellipse",
+}
 # Selections that point at the images a segmentation was made from (profile focus slice).
 _FOCUS_ON_SOURCE = frozenset(
-    {
-        SelectionKind.REFERENCED_SEGMENT,
-        SelectionKind.REFERENCED_SEGMENTATION_FRAME,
-        SelectionKind.VOLUME_SURFACE,
-    }
+    {Kind.REFERENCED_SEGMENT, Kind.REFERENCED_SEGMENTATION_FRAME, Kind.VOLUME_SURFACE}
 )
 
 
@@ -75,9 +89,7 @@ def build_item_selections(
 
     source_series_uid is the group's EV (121232, DCM, "Source series for segmentation").
     """
-    source = next(
-        (r for r in references if r.kind is SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION), None
-    )
+    source = next((r for r in references if r.kind is Kind.SOURCE_IMAGE_FOR_SEGMENTATION), None)
     source_entry = build_selection(ctx, source, source_series_uid, None, None) if source else None
     derived_from = []
     for reference in references:
@@ -100,25 +112,26 @@ def build_selection(
 ) -> Entry:
     """One ImageReference -> the ImagingSelection of its profile (image-region-2d, ...)."""
     kind = reference.kind
-    code, display = _PROFILE_CODE[kind]
+    profile, code = _PROFILES[kind]
     resource = _base(
         ctx,
         ctx.id_for("ImagingSelection", reference.path),
-        profiles.selection_profile(kind.value),
-        fixed_concept(DCM, code, display),  # the profile fixes code and display
+        profile,
+        build_codeable_concept(code),  # the profile fixes code and display
     )
     series = _series_of(ctx, reference.references)
     if series is None and kind in (
-        SelectionKind.REFERENCED_SEGMENT,
-        SelectionKind.SOURCE_IMAGE_FOR_SEGMENTATION,
-        SelectionKind.VOLUME_SURFACE,
+        Kind.REFERENCED_SEGMENT,
+        Kind.SOURCE_IMAGE_FOR_SEGMENTATION,
+        Kind.VOLUME_SURFACE,
     ):
         series = source_series_uid  # the profiles' mapping: EV (121232, Source series ...)
     if series is not None:
         resource["seriesUid"] = series
-    graphic = reference.graphic
-    if kind in (SelectionKind.IMAGE_REGION_3D, SelectionKind.VOLUME_SURFACE) and graphic:
-        resource["frameOfReferenceUid"] = graphic.frame_of_reference_uid
+    # R5 only has imageRegion3D inside instance[], and a SCOORD3D names no instance: the
+    # region is carried by frameOfReferenceUid alone (its coordinates are not mapped).
+    if isinstance(reference.region, SpatialCoordinates3D):
+        resource["frameOfReferenceUid"] = reference.region.frame_of_reference_uid
     if body_site is not None:
         resource["bodySite"] = body_site
     if focus is not None:
@@ -126,10 +139,6 @@ def build_selection(
     instances = _instances(reference)
     if instances:
         resource["instance"] = instances
-    # R5 only has imageRegion3D inside instance[], and a SCOORD3D names no instance: the
-    # region is carried by frameOfReferenceUid alone (its coordinates are not mapped).
-    if graphic is not None and graphic.frame_of_reference_uid is not None:
-        _check_region_3d(graphic, reference.path)
     return ctx.add(resource)
 
 
@@ -149,10 +158,9 @@ def _instances(reference: ImageReference) -> list[dict[str, Any]]:
         subset = _subset(reference, ref)
         if subset:
             instance["subset"] = subset
-        if reference.kind is SelectionKind.IMAGE_REGION_2D and reference.graphic is not None:
+        if isinstance(reference.region, SpatialCoordinates):
             instances.extend(
-                {**instance, "imageRegion2D": [region]}
-                for region in _regions_2d(reference.graphic, reference.path)
+                {**instance, "imageRegion2D": [region]} for region in _regions_2d(reference.region)
             )
         else:
             instances.append(instance)
@@ -161,36 +169,24 @@ def _instances(reference: ImageReference) -> list[dict[str, Any]]:
 
 def _subset(reference: ImageReference, ref: SopReference) -> list[str]:
     """Segments for segment references, ROI ids for Region In Space, else frame numbers."""
-    if reference.kind is SelectionKind.REGION_IN_SPACE:
+    if reference.kind is Kind.REGION_IN_SPACE:
         return list(reference.roi_identifiers)
     if (
-        reference.kind
-        in (
-            SelectionKind.REFERENCED_SEGMENT,
-            SelectionKind.REFERENCED_SEGMENTATION_FRAME,
-        )
+        reference.kind in (Kind.REFERENCED_SEGMENT, Kind.REFERENCED_SEGMENTATION_FRAME)
         and ref.segment_numbers
     ):
         return [str(n) for n in ref.segment_numbers]
     return [str(n) for n in ref.frame_numbers]
 
 
-def _regions_2d(graphic: Graphic, path: str) -> list[dict[str, Any]]:
+def _regions_2d(region: SpatialCoordinates) -> list[dict[str, Any]]:
     """SCOORD -> imageRegion2D; MULTIPOINT becomes one point region per point."""
-    data = [_decimal(v) for v in graphic.data]
-    if graphic.graphic_type == "MULTIPOINT":
+    data = [_decimal(v) for v in region.data]
+    if region.graphic_type is GraphicType.MULTIPOINT:
         return [
             {"regionType": "point", "coordinate": data[i : i + 2]} for i in range(0, len(data), 2)
         ]
-    region_type = _REGION_2D.get(graphic.graphic_type)
-    if region_type is None:
-        raise SrParseError(f"SCOORD Graphic Type {graphic.graphic_type!r} is not defined", path)
-    return [{"regionType": region_type, "coordinate": data}]
-
-
-def _check_region_3d(graphic: Graphic, path: str) -> None:
-    if graphic.graphic_type not in _REGION_3D:
-        raise SrParseError(f"SCOORD3D Graphic Type {graphic.graphic_type!r} is not defined", path)
+    return [{"regionType": _REGION_2D[region.graphic_type], "coordinate": data}]
 
 
 def _decimal(value: float) -> float | int:
@@ -204,7 +200,7 @@ def build_source_sr_content_item(ctx: BuildContext, path: str, observation_uid: 
         ctx,
         ctx.id_for("ImagingSelection/source", path),
         profiles.SOURCE_SR_CONTENT_ITEM,
-        fixed_concept(DCM, "111040", "Original Source"),
+        build_codeable_concept(c.ORIGINAL_SOURCE),
     )
     if header.series_uid:
         resource["seriesUid"] = header.series_uid

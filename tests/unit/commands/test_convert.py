@@ -151,3 +151,32 @@ def test_push_without_a_fhir_server_is_a_usage_error(
     monkeypatch.delenv("SR2FHIR_FHIR_BASE_URL", raising=False)
     assert main(["convert", str(mixed_folder), "--push"]) == 2
     assert "--push needs fhir.base_url" in capsys.readouterr().err
+
+
+def test_a_file_pydicom_reads_with_invalid_values_converts_without_pydicom_warnings(
+    tmp_path: Path,
+) -> None:
+    """The command sets pydicom's reading to lenient and quiet itself (importing sr2fhir does
+    not): a Big Endian file (read by pydicom) with an over-long UID maps, and stderr is empty."""
+    import subprocess
+    import sys
+
+    from pydicom.config import disable_value_validation
+    from pydicom.filewriter import dcmwrite
+    from pydicom.uid import ExplicitVRBigEndian
+
+    ds = factory.planar_report()
+    with disable_value_validation():
+        ds.StudyInstanceUID = "1.2." + "3" * 66
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    path = tmp_path / "big-endian.dcm"
+    dcmwrite(path, ds, enforce_file_format=True)  # converts little -> big endian
+    result = subprocess.run(
+        [sys.executable, "-m", "sr2fhir", "convert", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["resourceType"] == "Bundle"
