@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    options = config.mapping.options()
+    options = config.mapping.options(config.dicom.max_dataset_bytes)
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
     tune_garbage_collector()
@@ -129,7 +129,7 @@ class Converted:
 def _convert(path: Path, options: MappingOptions) -> Converted | None:
     """The Bundle, or None after one line on stderr naming the file and the reason."""
     try:
-        ds = read_sr_file(path)
+        ds = read_sr_file(path, options.max_dataset_bytes)
         bundle = convert_dataset(ds, options)
     except (SrParseError, MappingError) as exc:
         where = f" at item {exc.item_path}" if exc.item_path else ""

@@ -7,6 +7,7 @@ needs but cannot find raises SrParseError naming that path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +29,16 @@ class SopReference:
 
 @dataclass(frozen=True, slots=True)
 class NumericValue:
-    """The value of a NUM item: a number with units, or a qualifier saying why there is none."""
+    """The value of a NUM item: a number with units, or a qualifier saying why there is none.
+
+    `non_finite` keeps a NaN or +/-infinity the item encoded: never a FHIR decimal (nor
+    valid JSON), so `value` is None then and the Observation says why (data-absent-reason).
+    """
 
     value: float | None
     unit: Code | None
     qualifier: Code | None
+    non_finite: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,47 +105,91 @@ def first_code(ds: ElementSource, keyword: str, where: str, path: str) -> Code |
         raise SrParseError(str(exc), path) from None
 
 
-def parse_content_tree(ds: ElementSource) -> ContentItem:
-    """Parse the document root and its whole content tree."""
-    return _parse_item(ds, "1", relationship=None)
+MAX_CONTENT_DEPTH = 50
+"""Content tree levels a report may have. TID 1500's deepest paths have about 8 (Measurement
+Report > Imaging Measurements > Measurement Group (TID 1501/1410/1411) > NUM (TID 300) > its
+properties (TID 310) > statistical properties / normal range (TID 311/312) > their
+modifiers; the test reports reach 5); 50 leaves vendor extensions ample room and keeps the
+recursive readers far below Python's recursion limit. Deeper is a parse error, not a crash."""
 
 
-def _parse_item(item: ElementSource, path: str, relationship: str | None) -> ContentItem:
-    by_reference = item.get("ReferencedContentItemIdentifier")
-    if by_reference is not None:
-        ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
+def parse_content_tree(ds: ElementSource, max_items: int | None = None) -> ContentItem:
+    """Parse the document root and its whole content tree; more than `max_items` content
+    items (mapping.max_content_items) or MAX_CONTENT_DEPTH levels is an SrParseError."""
+    return _TreeParser(max_items).item(ds, "1", None, 1)
+
+
+class _TreeParser:
+    """Walks the tree depth first, counting items against the limits as it goes."""
+
+    __slots__ = ("items", "max_items")
+
+    def __init__(self, max_items: int | None) -> None:
+        self.max_items = max_items
+        self.items = 0
+
+    def item(
+        self, item: ElementSource, path: str, relationship: str | None, depth: int
+    ) -> ContentItem:
+        self.items += 1
+        if self.max_items is not None and self.items > self.max_items:
+            raise SrParseError(
+                f"more than {self.max_items} content items (mapping.max_content_items)", path
+            )
+        if depth > MAX_CONTENT_DEPTH:
+            raise SrParseError(
+                f"content tree nested deeper than {MAX_CONTENT_DEPTH} levels "
+                "(a TID 1500 report needs about 8)",
+                _elided(path),
+            )
+        return self._parse(item, path, relationship, depth)
+
+    def _parse(
+        self, item: ElementSource, path: str, relationship: str | None, depth: int
+    ) -> ContentItem:
+        by_reference = item.get("ReferencedContentItemIdentifier")
+        if by_reference is not None:
+            ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
+            return ContentItem(
+                path=path,
+                relationship=relationship,
+                value_type="BYREF",
+                concept=None,
+                referenced_path=".".join(str(int(n)) for n in ordinals),
+            )
+        value_type = _str(item.get("ValueType"))
+        if not value_type:
+            raise SrParseError("content item has no Value Type (0040,A040)", path)
+        concept = first_code(item, "ConceptNameCodeSequence", "Concept Name Code Sequence", path)
+        if concept is None and value_type == "CONTAINER" and path == "1":
+            raise SrParseError("document has no Concept Name Code Sequence (title)", path)
+        children = tuple(
+            self.item(child, f"{path}.{n}", _str(child.get("RelationshipType")) or None, depth + 1)
+            for n, child in enumerate(item.get("ContentSequence") or (), start=1)
+        )
+        templates = item.get("ContentTemplateSequence")
+        fields: dict[str, Any] = {
+            "observation_uid": _str(item.get("ObservationUID")) or None,
+            "observation_datetime": _str(item.get("ObservationDateTime")) or None,
+            "template_id": _str(templates[0].get("TemplateIdentifier")) or None
+            if templates
+            else None,
+        }
+        fields.update(_parse_value(item, value_type, path))
         return ContentItem(
             path=path,
             relationship=relationship,
-            value_type="BYREF",
-            concept=None,
-            referenced_path=".".join(str(int(n)) for n in ordinals),
+            value_type=value_type,
+            concept=concept,
+            children=children,
+            **fields,
         )
-    value_type = _str(item.get("ValueType"))
-    if not value_type:
-        raise SrParseError("content item has no Value Type (0040,A040)", path)
-    concept = first_code(item, "ConceptNameCodeSequence", "Concept Name Code Sequence", path)
-    if concept is None and value_type == "CONTAINER" and path == "1":
-        raise SrParseError("document has no Concept Name Code Sequence (title)", path)
-    children = tuple(
-        _parse_item(child, f"{path}.{n}", _str(child.get("RelationshipType")) or None)
-        for n, child in enumerate(item.get("ContentSequence") or (), start=1)
-    )
-    templates = item.get("ContentTemplateSequence")
-    fields: dict[str, Any] = {
-        "observation_uid": _str(item.get("ObservationUID")) or None,
-        "observation_datetime": _str(item.get("ObservationDateTime")) or None,
-        "template_id": _str(templates[0].get("TemplateIdentifier")) or None if templates else None,
-    }
-    fields.update(_parse_value(item, value_type, path))
-    return ContentItem(
-        path=path,
-        relationship=relationship,
-        value_type=value_type,
-        concept=concept,
-        children=children,
-        **fields,
-    )
+
+
+def _elided(path: str) -> str:
+    """A deep item's path, shortened for one log line: its first and last levels."""
+    levels = path.split(".")
+    return path if len(levels) <= 12 else ".".join([*levels[:6], "…", *levels[-5:]])
 
 
 def _parse_value(item: ElementSource, value_type: str, path: str) -> dict[str, Any]:
@@ -182,8 +232,8 @@ def _parse_numeric(item: ElementSource, path: str) -> NumericValue:
             value = float(raw)
         except (TypeError, ValueError):
             raise SrParseError(f"NUM item has a non-numeric value {raw!r}", path) from None
-    if value is not None and value != value:  # NaN is not a FHIR decimal
-        value = None
+    if value is not None and not math.isfinite(value):
+        return NumericValue(None, unit, qualifier, non_finite=value)
     return NumericValue(value, unit, qualifier)
 
 
@@ -217,7 +267,10 @@ def _parse_graphic(item: ElementSource, value_type: str, path: str) -> Graphic:
     frame_of_reference = _str(item.get("ReferencedFrameOfReferenceUID")) or None
     if value_type == "SCOORD3D" and frame_of_reference is None:
         raise SrParseError("SCOORD3D item has no Referenced Frame of Reference UID", path)
-    return Graphic(graphic_type, tuple(float(v) for v in values), frame_of_reference)
+    coordinates = tuple(float(v) for v in values)
+    if not all(math.isfinite(v) for v in coordinates):
+        raise SrParseError(f"{value_type} item has a NaN or infinite coordinate", path)
+    return Graphic(graphic_type, coordinates, frame_of_reference)
 
 
 def _required_str(item: ElementSource, keyword: str, value_type: str, path: str) -> str:

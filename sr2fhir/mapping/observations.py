@@ -3,6 +3,7 @@ evaluation and derived measurement; plus the IG's "Device Relationship" rules.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from sr2fhir.mapping.coding import (
     system_for,
     uid_value,
 )
+from sr2fhir.mapping.content import NumericValue
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
 from sr2fhir.mapping.devices import build_algorithm_device
 from sr2fhir.mapping.report import (
@@ -53,6 +55,18 @@ _ABSENT_REASON = {
     "114010": "unknown",
     "114011": "unknown",
 }
+
+
+def _absent_reason(numeric: NumericValue) -> str:
+    """The qualifier's reason; without one, what the encoded value was (NaN, +/-infinity)."""
+    if numeric.qualifier is not None:
+        return _ABSENT_REASON.get(numeric.qualifier.value, "unknown")
+    value = numeric.non_finite
+    if value is None:
+        return "unknown"
+    if math.isnan(value):
+        return "not-a-number"
+    return "positive-infinity" if value > 0 else "negative-infinity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +318,7 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
     numeric = measurement.numeric
     quantity: dict[str, Any] = {}
     if numeric.value is None:
-        qualifier = numeric.qualifier.value if numeric.qualifier else ""
-        reason = _ABSENT_REASON.get(qualifier, "unknown")
+        reason = _absent_reason(numeric)
         quantity["extension"] = [{"url": DATA_ABSENT_EXTENSION, "valueCode": reason}]
     else:
         quantity["value"] = int(numeric.value) if numeric.value.is_integer() else numeric.value

@@ -55,7 +55,7 @@ class Spool:
         except OSError as exc:
             raise SpoolError(f"cannot write spool file: {exc.strerror or exc}") from exc
         try:
-            enqueued = self.jobs.enqueue(info, key)
+            enqueued = self.jobs.enqueue(info, key, len(data))
         except SpoolError:
             self.files.delete(key)
             raise
@@ -92,6 +92,15 @@ class Spool:
     def retry_later(self, job: Job, reason: str, delay: float) -> Job:
         updated = self.jobs.schedule_retry(job.id, reason, delay)
         if updated.status is JobStatus.DONE:  # a newer version superseded this one
+            self.files.delete(job.file_key)
+        return updated
+
+    def supersede_if_newer(self, job: Job) -> Job | None:
+        """Before delivering: a newer version of the instance (queued or delivered) wins, so
+        an older one -- e.g. a FAILED version run again by `queue retry` -- never overwrites
+        it. DONE without delivery then; None when `job` is the newest."""
+        updated = self.jobs.supersede_if_newer(job.id)
+        if updated is not None:
             self.files.delete(job.file_key)
         return updated
 
@@ -146,7 +155,8 @@ class Spool:
 
     def _recover_orphan(self, key: str) -> str:
         try:
-            info = read_instance_info(self.files.read(key))
+            data = self.files.read(key)
+            info = read_instance_info(data)
         except (OSError, ValueError) as exc:
             log.warning("spool recovery: unreadable file %s quarantined: %s", key, exc)
             self.files.quarantine(key)
@@ -155,7 +165,7 @@ class Spool:
         if newest is not None and newest > self.files.received_at(key):
             self.files.delete(key)
             return "superseded"
-        job_id = self.jobs.enqueue(info, key).job_id
+        job_id = self.jobs.enqueue(info, key, len(data)).job_id
         log.info(
             "job %d recovered from spool file: sop_instance_uid=%s calling_ae=%s",
             job_id,
