@@ -112,6 +112,8 @@ def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSourc
         return parse(ds)
     except Sr2FhirError:
         raise
+    except RecursionError:  # pydicom decodes nested sequences recursively on first access
+        raise SrParseError(f"corrupt DICOM {part}: sequences nested too deeply to read") from None
     except Exception as exc:
         raise SrParseError(f"corrupt DICOM {part}: {str(exc)[:160]}") from exc
 

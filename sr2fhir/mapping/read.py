@@ -89,7 +89,7 @@ def _read_with_pydicom(data: bytes) -> ElementSource:
     except InvalidDicomError as exc:
         raise SrParseError("not a DICOM file: no DICM prefix and no valid dataset") from exc
     except RecursionError:  # pydicom reads nested sequences recursively
-        raise SrParseError("sequences nested too deeply to read") from None
+        raise SrParseError("corrupt DICOM: sequences nested too deeply to read") from None
     except Exception as exc:  # any decoding failure of untrusted bytes is a rejection
         raise SrParseError(f"truncated or corrupt DICOM: {_short(exc)}") from exc
     if watch.truncated:
