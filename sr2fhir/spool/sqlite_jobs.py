@@ -208,7 +208,10 @@ class SqliteJobStore:
 
     def supersede_if_newer(self, job_id: int) -> Job | None:
         """DONE ("superseded by job N") if a newer version of the instance is queued or
-        delivered; None (and nothing changed) if this is the newest."""
+        delivered; None (and nothing changed) if this is the newest. Runs before every
+        delivery: the common answer (none newer) is a read, without the write lock."""
+        if not self._query(NEWER_VERSION, (job_id,)):
+            return None
         with self._transaction() as db:
             return _supersede(db, job_id, self._clock())
 
