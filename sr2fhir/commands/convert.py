@@ -23,6 +23,7 @@ from sr2fhir.fhir.sink import FhirSink, build_fhir_sink
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_file
 from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
+from sr2fhir.uids import is_valid_uid
 from sr2fhir.validation import BundleValidator, find_validator
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -135,7 +136,13 @@ def _convert(path: Path, options: MappingOptions) -> Converted | None:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
         return None
-    return Converted(str(ds.get("SOPInstanceUID", "")).strip(), bundle)
+    uid = str(ds.get("SOPInstanceUID", "")).strip()
+    if not is_valid_uid(uid):  # it names the output file
+        print(
+            f"{path}: rejected: SOP Instance UID {uid[:70]!r} is not a valid UID", file=sys.stderr
+        )
+        return None
+    return Converted(uid, bundle)
 
 
 def _convert_to_stdout(
