@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sr2fhir.config import DicomConfig
 from sr2fhir.errors import StoreRefused
 from sr2fhir.mapping.read import dataset_size
 from sr2fhir.scp import StorageScp, status
-from sr2fhir.scp.handlers import check_dataset, refusing_larger_than
+from sr2fhir.scp.handlers import Receive, check_dataset, refusing_larger_than
 from sr2fhir.scp.identity import MAX_ELEMENTS, UnreadableIdentity, read_identity
 from sr2fhir.scp.part10 import part10_header
 from sr2fhir.spool import InstanceInfo, Spool, open_spool
@@ -33,20 +34,21 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
     opened.close()
 
 
-def running(spool: Spool, max_bytes: int | None = None) -> StorageScp:
-    receive = spool.receive
-    if max_bytes is not None:
-        receive = refusing_larger_than(max_bytes, receive)
+@contextmanager
+def serving(receive: Receive) -> Iterator[StorageScp]:
+    """A Storage SCP on a free port storing through `receive`, stopped on the way out."""
     scp = StorageScp(DicomConfig(host="127.0.0.1", port=0), receive)
     scp.start()
-    return scp
+    try:
+        yield scp
+    finally:
+        scp.stop(grace=1)
 
 
 @pytest.fixture
 def scp(spool: Spool) -> Iterator[StorageScp]:
-    started = running(spool)
-    yield started
-    started.stop(grace=1)
+    with serving(spool.receive) as started:
+        yield started
 
 
 def send(scp: StorageScp, tmp_path: Path, data: bytes) -> tuple[int, str]:
@@ -119,20 +121,14 @@ def test_a_data_set_over_the_limit_is_refused_c012_and_one_at_it_is_stored(
 ) -> None:
     data = srfactory.benchmark_report_bytes(1)
     size = dataset_size(data)
-    scp = running(spool, max_bytes=size - 1)
-    try:
+    with serving(refusing_larger_than(size - 1, spool.receive)) as scp:
         assert send(scp, tmp_path, data) == (
             status.TOO_LARGE,
             f"data set of {size} bytes > dicom.max_dataset_bytes {size - 1}",
         )
-    finally:
-        scp.stop(grace=1)
     assert spool.jobs.list_jobs() == []
-    scp = running(spool, max_bytes=size)
-    try:
+    with serving(refusing_larger_than(size, spool.receive)) as scp:
         assert send(scp, tmp_path, data)[0] == status.SUCCESS
-    finally:
-        scp.stop(grace=1)
     assert len(spool.jobs.list_jobs()) == 1
 
 
