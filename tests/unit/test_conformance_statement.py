@@ -79,6 +79,7 @@ def test_the_defaults_in_the_configuration_table_are_the_configs() -> None:
     assert rows["`dicom.port`"] == str(defaults.port)
     assert rows["`dicom.max_associations`"] == str(defaults.max_associations)
     assert rows["`dicom.max_pdu_size`"] == str(defaults.max_pdu_size)
+    assert rows["`dicom.max_dataset_bytes`"] == str(defaults.max_dataset_bytes)
     assert f"{defaults.max_pdu_size} bytes" in DOC.read_text()
 
 
