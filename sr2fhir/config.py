@@ -22,6 +22,11 @@ import yaml
 
 from sr2fhir.errors import ConfigError
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.mapping.options import (
+    DEFAULT_MAX_BUNDLE_ENTRIES,
+    DEFAULT_MAX_CONTENT_ITEMS,
+    DEFAULT_MAX_DATASET_BYTES,
+)
 
 ENV_PREFIX = "SR2FHIR_"
 SECRET_KEYS = frozenset({"auth_token", "auth_password"})
@@ -54,6 +59,7 @@ class DicomConfig:
     allowed_callers: tuple[AllowedCaller, ...] = ()
     max_associations: int = 10
     max_pdu_size: int = 262144
+    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES
     acse_timeout: float = 30.0
     dimse_timeout: float = 60.0
     network_timeout: float = 60.0
@@ -114,6 +120,13 @@ class WorkersConfig:
     backoff_max: float = 300.0
     lease: float = 300.0
     nice: int = 10
+    large_job_bytes: int = 1024 * 1024
+
+    @property
+    def large_job_workers(self) -> int:
+        """Workers that may hold large jobs at once: all but one, so small reports always
+        have a worker (one worker: it takes both)."""
+        return max(self.count - 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +246,20 @@ class MappingConfig:
     issuer_systems: tuple[tuple[str, str], ...] = ()
     default_utc_offset: str = "+00:00"
     provenance: bool = False
+    max_content_items: int = DEFAULT_MAX_CONTENT_ITEMS
+    max_bundle_entries: int = DEFAULT_MAX_BUNDLE_ENTRIES
 
-    def options(self) -> MappingOptions:
+    def options(self, max_dataset_bytes: int | None = None) -> MappingOptions:
+        """The mapping's options; `max_dataset_bytes` is dicom.max_dataset_bytes (the
+        gateway and `convert` pass it; the limit on received data sets lives with the SCP)."""
         return MappingOptions(
             default_patient_id_system=self.default_patient_id_system,
             issuer_systems=self.issuer_systems,
             default_utc_offset=self.default_utc_offset,
             provenance=self.provenance,
+            max_dataset_bytes=max_dataset_bytes,
+            max_content_items=self.max_content_items,
+            max_bundle_entries=self.max_bundle_entries,
         )
 
 
@@ -522,6 +542,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "allowed_callers": _check_callers,
         "max_associations": _positive,
         "max_pdu_size": _check_pdu,
+        "max_dataset_bytes": _positive,
         "acse_timeout": _positive,
         "dimse_timeout": _positive,
         "network_timeout": _positive,
@@ -536,6 +557,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "backoff_max": _positive,
         "lease": _positive,
         "nice": _check_nice,
+        "large_job_bytes": _positive,
     },
     "delivery": {"sink": _one_of("outbox", "fhir")},
     "fhir": {
@@ -549,7 +571,11 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "smart_key_file": _check_signing_key,
         "smart_token_url": _check_base_url,
     },
-    "mapping": {"default_utc_offset": _check_offset},
+    "mapping": {
+        "default_utc_offset": _check_offset,
+        "max_content_items": _positive,
+        "max_bundle_entries": _positive,
+    },
     "logging": {"level": _one_of(*LOG_LEVELS), "format": _one_of("text", "json")},
     "http": {"port": _check_port, "check_timeout": _positive},
 }

@@ -31,8 +31,9 @@ from sr2fhir.ops.service import GatewayOps, scp_ports, worker_stats
 from sr2fhir.ops.stats import Stats
 from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.scp import StorageScp
+from sr2fhir.scp.handlers import refusing_larger_than
 from sr2fhir.sinks import OutboxSink, Sink
-from sr2fhir.spool import Spool, open_spool
+from sr2fhir.spool import LargeJobs, Spool, open_spool
 from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import Converter, RetryPolicy, StopFlag, Worker, make_converter
 
@@ -61,7 +62,7 @@ def build_worker(
     converter_factory: ConverterFactory,
     stats: Stats | None = None,
 ) -> Worker:
-    convert = converter_factory(config.mapping.options())
+    convert = converter_factory(config.mapping.options(config.dicom.max_dataset_bytes))
     if config.delivery.validate:
         convert = validating_converter(convert, StructuralValidator())
     sink = build_sink(config)
@@ -74,6 +75,7 @@ def build_worker(
         worker_id,
         RetryPolicy.from_config(config.workers),
         audit=build_audit(config),
+        large_jobs=LargeJobs(config.workers.large_job_bytes, config.workers.large_job_workers),
     )
 
 
@@ -134,11 +136,18 @@ class WorkerPool:
     """Worker processes (default: mapping runs beside the SCP, not under its GIL) or threads."""
 
     def __init__(
-        self, config: Config, spool: Spool, instance_id: str, converter_factory: ConverterFactory
+        self,
+        config: Config,
+        spool: Spool,
+        instance_id: str,
+        converter_factory: ConverterFactory,
+        recover_sink: Callable[[int], None] = lambda pid: None,
     ) -> None:
+        """`recover_sink(pid)` cleans up what a dead worker process left half-delivered."""
         self.config = config
         self.spool = spool
         self.converter_factory = converter_factory
+        self.recover_sink = recover_sink
         self._use_processes = config.workers.mode == "process"
         self._mp = multiprocessing.get_context("spawn")
         self.stop_flag: Any = self._mp.Event() if self._use_processes else threading.Event()
@@ -179,6 +188,7 @@ class WorkerPool:
             if slot.runner.is_alive() or self.stop_flag.is_set():
                 continue
             released = self.spool.jobs.release_locked(slot.owner_prefix)
+            self._clean_up_after(slot)
             log.error(
                 "worker %d died (exit code %s); %d job(s) released; restarting it",
                 slot.index,
@@ -186,6 +196,16 @@ class WorkerPool:
                 released,
             )
             self._launch(slot)
+
+    def _clean_up_after(self, slot: _Slot) -> None:
+        """A dead worker process's half-written outbox files (a thread cannot die mid-write:
+        its temp file is removed on the way out)."""
+        pid = getattr(slot.runner, "pid", None)
+        if self._use_processes and pid is not None:
+            try:
+                self.recover_sink(pid)
+            except OSError as exc:
+                log.warning("worker %d: temp files not removed: %s", slot.index, exc)
 
     def stop(self, deadline: float) -> None:
         """Ask every worker to stop after its current job; kill what is still busy at deadline."""
@@ -197,6 +217,7 @@ class WorkerPool:
                 log.warning("worker %d did not stop in time; killing it", slot.index)
                 slot.runner.kill()  # its job stays LOCKED and is released below
                 slot.runner.join(1.0)
+                self._clean_up_after(slot)
             if not slot.runner.is_alive():  # anything it still held goes back to the queue
                 self._release_at_stop(slot)
 
@@ -242,14 +263,18 @@ class Gateway:
         )
         self.spool.recover()
         self._watch_space()
-        build_sink(self.config).recover()
-        self.pool = WorkerPool(self.config, self.spool, self.instance_id, self.converter_factory)
+        sink = build_sink(self.config)
+        sink.recover()
+        self.pool = WorkerPool(
+            self.config, self.spool, self.instance_id, self.converter_factory, sink.recover
+        )
         self.pool.start()
         receive = counting_receive(self.spool.receive, self.ops.scp_stats)
         audit = build_audit(self.config)
         listeners = [audit_association(audit)] if audit is not None else []
         if audit is not None:
             receive = auditing_receive(receive, audit)
+        receive = refusing_larger_than(self.config.dicom.max_dataset_bytes, receive)
         self.scp = StorageScp(self.config.dicom, receive)
         instrument_scp(self.scp, self.ops.scp_stats, listeners)
         try:

@@ -21,6 +21,15 @@ class DiskFullError(SpoolError):
     and both resume by themselves once there is space again."""
 
 
+class StoreRefused(Sr2FhirError):
+    """The SCP will not store this instance: the C-STORE answers `status` (never Success),
+    with the message as its Error Comment; nothing is kept."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class SrParseError(Sr2FhirError):
     """Input is not DICOM, not an SR, not TID 1500, or its content tree is malformed."""
 
@@ -50,14 +59,17 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying will not help (4xx); the OperationOutcome is kept with the job."""
+    """Retrying will not help (4xx, an answer that makes no sense); the OperationOutcome, or
+    else the start of the server's answer, is kept with the job."""
 
     def __init__(
         self,
         message: str,
         outcome: dict[str, object] | None = None,
         status: int | None = None,
+        answer: str | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
+        self.answer = answer

@@ -26,10 +26,10 @@ from sr2fhir.errors import (
     SrParseError,
     TransientDeliveryError,
 )
-from sr2fhir.mapping import MappingOptions, convert_dataset, read_sr_bytes
+from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
 from sr2fhir.sinks import Sink
-from sr2fhir.spool import Job, JobStatus, Spool, short_error
+from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def make_converter(options: MappingOptions) -> Converter:
     configure_pydicom_reading()
 
     def convert(data: bytes) -> dict[str, Any]:
-        return convert_dataset(read_sr_bytes(data), options)
+        return convert_dataset(read_sr_bytes(data, options.max_dataset_bytes), options)
 
     return convert
 
@@ -90,6 +90,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         rng: Callable[[], float] = random.random,
         audit: AuditLog | None = None,
+        large_jobs: LargeJobs | None = None,
     ) -> None:
         self.spool = spool
         self.convert = convert
@@ -99,6 +100,7 @@ class Worker:
         self._rng = rng
         self.audit = audit
         self._held: Job | None = None  # claimed, then stranded by a spool failure
+        self.large_jobs = large_jobs
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
@@ -124,7 +126,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and process one job; False when nothing was due."""
-        job = self.spool.jobs.claim(self.worker_id)
+        job = self.spool.jobs.claim(self.worker_id, self.large_jobs)
         if job is None:
             return False
         log.debug("job %d LOCKED by %s (attempt %d)", job.id, self.worker_id, job.attempts)
@@ -149,23 +151,49 @@ class Worker:
             data = self.spool.read(job)
         except OSError as exc:
             return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
+        bundle = self._map(job, data)
+        if bundle is None:
+            return JobStatus.FAILED
+        newer = self.spool.supersede_if_newer(job)  # checked last thing before delivering
+        if newer is not None:
+            self._log_state(job, JobStatus.DONE, f"not delivered: {newer.last_error}")
+            return JobStatus.DONE
+        return self._deliver(job, bundle)
+
+    def _map(self, job: Job, data: bytes) -> dict[str, Any] | None:
+        """The Bundle, or None once the job is rejected (FAILED, file quarantined)."""
         try:
             bundle = self.convert(data)
         except (SrParseError, MappingError) as exc:
-            return self._reject(job, _describe_rejection(exc))
+            self._reject(job, _describe_rejection(exc))
+            return None
         except Exception as exc:  # a mapping bug must not stop the other reports
             # The message may quote data: the traceback only at DEBUG, never by default.
             log.debug("job %d: unexpected mapping error", job.id, exc_info=True)
-            return self._reject(job, f"internal mapping error: {type(exc).__name__}")
+            self._reject(job, f"internal mapping error: {type(exc).__name__}")
+            return None
+        found = bundle_sop_instance_uid(bundle)
+        if found != job.sop_instance_uid:  # the outbox file is named after the job's UID
+            shown = found[:70] if found else "none"
+            self._reject(job, f"the data set's SOP Instance UID ({shown}) is not the job's")
+            return None
+        return bundle
+
+    def _deliver(self, job: Job, bundle: dict[str, Any]) -> JobStatus:
         try:
             receipt = self.sink.deliver(bundle, job.instance)
         except PermanentDeliveryError as exc:
-            outcome = json.dumps(exc.outcome) if exc.outcome else None
-            return self._give_up(job, f"delivery refused: {exc}", outcome)
+            kept = json.dumps(exc.outcome) if exc.outcome else exc.answer
+            return self._give_up(job, f"delivery refused: {exc}", kept)
         except TransientDeliveryError as exc:
             return self._retry(job, str(exc), exc.retry_after)
         except (DeliveryError, OSError) as exc:
             return self._retry(job, f"{type(exc).__name__}: {exc}", None)
+        except SpoolError:  # the gateway's own disk (a full outbox): the worker pauses
+            raise
+        except Exception as exc:  # a delivery bug must not kill the worker: retry, bounded
+            log.debug("job %d: unexpected delivery error", job.id, exc_info=True)
+            return self._retry(job, f"internal delivery error: {type(exc).__name__}", None)
         self.spool.finish(job)
         self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
         self._audit(job, "delivered", sink=receipt, resources=_resource_urls(bundle))

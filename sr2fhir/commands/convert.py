@@ -24,6 +24,7 @@ from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, rea
 from sr2fhir.mapping.dataset import ElementSource
 from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
+from sr2fhir.uids import is_valid_uid
 from sr2fhir.validation import BundleValidator, find_validator
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    options = config.mapping.options()
+    options = config.mapping.options(config.dicom.max_dataset_bytes)
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
     configure_pydicom_reading()
@@ -128,25 +129,32 @@ class Converted:
     bundle: dict[str, Any]
 
 
-def read_sr_file(path: Path) -> ElementSource:
-    """Read a DICOM file; raise SrParseError naming why it is not readable DICOM."""
+def read_sr_file(path: Path, max_bytes: int | None = None) -> ElementSource:
+    """Read a DICOM file; raise SrParseError naming why it is not readable DICOM (or larger
+    than `max_bytes`, dicom.max_dataset_bytes)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SrParseError(f"cannot read file: {exc.strerror}") from exc
-    return read_sr_bytes(data)
+    return read_sr_bytes(data, max_bytes)
 
 
 def _convert(path: Path, options: MappingOptions) -> Converted | None:
     """The Bundle, or None after one line on stderr naming the file and the reason."""
     try:
-        ds = read_sr_file(path)
+        ds = read_sr_file(path, options.max_dataset_bytes)
         bundle = convert_dataset(ds, options)
     except (SrParseError, MappingError) as exc:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
         return None
-    return Converted(str(ds.get("SOPInstanceUID", "")).strip(), bundle)
+    uid = str(ds.get("SOPInstanceUID", "")).strip()
+    if not is_valid_uid(uid):  # it names the output file
+        print(
+            f"{path}: rejected: SOP Instance UID {uid[:70]!r} is not a valid UID", file=sys.stderr
+        )
+        return None
+    return Converted(uid, bundle)
 
 
 def _convert_to_stdout(

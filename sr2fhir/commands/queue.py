@@ -127,13 +127,24 @@ def _describe(job: Job) -> str:
         ("next_attempt", _when(job.next_attempt_at) if job.status is JobStatus.READY else "-"),
         ("locked_by", job.locked_by or "-"),
         ("file", job.file_key),
+        ("size", f"{job.size} bytes"),
         ("last_error", job.last_error or "-"),
     ]
     text = "\n".join(f"{key + ':':<18}{value}" for key, value in lines)
     if job.outcome:
-        outcome = json.dumps(json.loads(job.outcome), indent=2)
-        text += "\noutcome (the FHIR server's OperationOutcome):\n" + outcome
+        text += "\n" + _describe_answer(job.outcome)
     return text
+
+
+def _describe_answer(kept: str) -> str:
+    """The server's OperationOutcome, pretty; any other answer as it was kept (its start)."""
+    try:
+        outcome = json.loads(kept)
+    except ValueError:
+        outcome = None
+    if isinstance(outcome, dict) and outcome.get("resourceType") == "OperationOutcome":
+        return "outcome (the FHIR server's OperationOutcome):\n" + json.dumps(outcome, indent=2)
+    return "answer (what the FHIR server sent, as received):\n" + kept
 
 
 def _when(epoch: float) -> str:

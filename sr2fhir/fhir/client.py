@@ -19,8 +19,8 @@ from fhirclient.server import FHIRServer
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from sr2fhir.errors import ConfigError, TransientDeliveryError
-from sr2fhir.fhir.outcome import raise_for_status
+from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from sr2fhir.fhir.outcome import parse_answer, raise_for_status
 
 FHIR_JSON = "application/fhir+json"
 
@@ -66,7 +66,7 @@ class FhirHttp:
     ) -> requests.Response:
         """One request; network failures become TransientDeliveryError."""
         url = f"{self.base}/{path}" if path else self.base
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        data = None if body is None else encode_json(body)
         headers = {"Content-Type": FHIR_JSON} if data is not None else {}
         try:
             return self.session.request(
@@ -89,8 +89,7 @@ class FhirHttp:
             response.headers.get("Retry-After"),
             f"search {resource_type}",
         )
-        result: dict[str, Any] = response.json()
-        return result
+        return parse_answer(response.content, f"search {resource_type}")
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """POST a transaction Bundle to the base URL; the transaction-response on 2xx."""
@@ -101,8 +100,15 @@ class FhirHttp:
             response.headers.get("Retry-After"),
             "transaction",
         )
-        result: dict[str, Any] = response.json()
-        return result
+        return parse_answer(response.content, "transaction")
+
+
+def encode_json(body: dict[str, Any]) -> bytes:
+    """Compact JSON; a NaN or an infinity (not JSON) fails the delivery for good."""
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError as exc:
+        raise PermanentDeliveryError(f"Bundle is not valid JSON: {exc}") from exc
 
 
 def _what(path: str) -> str:

@@ -27,6 +27,40 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+ANSWER_KEPT = 2000  # characters of an unexpected answer kept with the job for `queue show`
+
+
+def kept_answer(answer: bytes | Any) -> str:
+    """The start of an answer (raw bytes, or parsed JSON) for the job's record."""
+    if isinstance(answer, bytes):
+        text = answer[: ANSWER_KEPT * 4].decode("utf-8", "replace")
+    else:
+        text = json.dumps(answer, ensure_ascii=False)
+    return text if len(text) <= ANSWER_KEPT else text[: ANSWER_KEPT - 1] + "…"
+
+
+def parse_answer(body: bytes, what: str) -> dict[str, Any]:
+    """The JSON object a 2xx answer must carry; anything else (not JSON, a JSON string or
+    list) is a PermanentDeliveryError that keeps the answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:  # UnicodeDecodeError is one too
+        raise PermanentDeliveryError(
+            f"{what}: the answer is not JSON", answer=kept_answer(body)
+        ) from None
+    if not isinstance(data, dict):
+        raise PermanentDeliveryError(
+            f"{what}: the answer is a JSON {_json_kind(data)}, not a resource",
+            answer=kept_answer(body),
+        )
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
 def parse_outcome(body: bytes) -> dict[str, Any] | None:
     """The OperationOutcome a server sent, if the body is one."""
     try:
@@ -38,13 +72,19 @@ def parse_outcome(body: bytes) -> dict[str, Any] | None:
     return None
 
 
-def outcome_summary(outcome: dict[str, Any] | None, limit: int = 300) -> str:
+def outcome_summary(outcome: Any, limit: int = 300) -> str:
     """The first issues' diagnostics, for one log line (servers do not echo PHI there)."""
-    if not outcome:
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    if not isinstance(issues, list):
         return ""
     texts = []
-    for issue in outcome.get("issue", [])[:3]:
-        text = issue.get("diagnostics") or issue.get("details", {}).get("text") or issue.get("code")
+    for issue in (i for i in issues[:3] if isinstance(i, dict)):
+        details = issue.get("details")
+        text = (
+            issue.get("diagnostics")
+            or (details.get("text") if isinstance(details, dict) else None)
+            or issue.get("code")
+        )
         if text:
             texts.append(f"{issue.get('severity', 'error')}: {text}")
     return "; ".join(texts)[:limit]
@@ -59,24 +99,35 @@ def raise_for_status(status: int, body: bytes, retry_after: str | None, what: st
     message = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
     if status in TRANSIENT_STATUS or (status >= 500 and status != 501):
         raise TransientDeliveryError(message, retry_after_seconds(retry_after))
-    raise PermanentDeliveryError(message, outcome, status)
+    raise PermanentDeliveryError(
+        message, outcome, status, answer=None if outcome else kept_answer(body)
+    )
 
 
 def check_transaction_response(response: dict[str, Any], expected_entries: int) -> None:
-    """A 200 whose entries are not all 2xx is a failure (and so is a short response)."""
+    """A 200 whose entries are not all 2xx is a failure (and so is a short or malformed one)."""
+
+    def malformed(problem: str) -> PermanentDeliveryError:
+        return PermanentDeliveryError(f"transaction answer {problem}", answer=kept_answer(response))
+
     if response.get("resourceType") != "Bundle" or response.get("type") != "transaction-response":
-        raise PermanentDeliveryError("transaction answer is not a transaction-response Bundle")
+        raise malformed("is not a transaction-response Bundle")
     entries = response.get("entry", [])
+    if not isinstance(entries, list):
+        raise malformed("has no list of entries")
     if len(entries) != expected_entries:
-        raise PermanentDeliveryError(
-            f"transaction-response has {len(entries)} entries for {expected_entries} sent"
-        )
+        raise malformed(f"has {len(entries)} entries for {expected_entries} sent")
     for n, entry in enumerate(entries):
-        status = str(entry.get("response", {}).get("status", ""))
+        answer = entry.get("response") if isinstance(entry, dict) else None
+        if not isinstance(answer, dict):
+            raise malformed(f"entry {n} has no response")
+        status = str(answer.get("status", ""))
         if status[:1] != "2":
-            outcome = entry.get("response", {}).get("outcome")
+            outcome = answer.get("outcome")
+            outcome = outcome if isinstance(outcome, dict) else None
             raise PermanentDeliveryError(
                 f"transaction entry {n} failed: {status or 'no status'} "
                 f"{outcome_summary(outcome)}".strip(),
                 outcome,
+                answer=None if outcome else kept_answer(response),
             )

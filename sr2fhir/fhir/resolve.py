@@ -10,6 +10,7 @@ so a burst of SRs for one study costs one search each.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.fhir.client import FhirHttp
+from sr2fhir.fhir.outcome import kept_answer
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,7 @@ class ReferenceResolver:
         token = f"{key[1]}|{key[2]}" if key[1] else key[2]
         self.searches += 1
         found = self.http.search(resource_type, {"identifier": token, "_elements": "id"})
-        ids = [
-            e["resource"]["id"]
-            for e in found.get("entry", [])
-            if e.get("resource", {}).get("resourceType") == resource_type
-        ]
+        ids = matching_ids(found, resource_type)
         literal = f"{resource_type}/{ids[0]}" if len(ids) == 1 else None
         if len(ids) > 1:
             log.warning(
@@ -69,6 +67,37 @@ class ReferenceResolver:
             )
         self._cache[key] = (now + self.ttl, literal)
         return literal
+
+
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def matching_ids(answer: dict[str, Any], resource_type: str) -> list[str]:
+    """The ids of the `resource_type` resources of a searchset Bundle; an answer of another
+    shape is a PermanentDeliveryError keeping it (a server that answers so is misconfigured)."""
+
+    def malformed(problem: str) -> PermanentDeliveryError:
+        return PermanentDeliveryError(
+            f"search {resource_type}: the answer {problem}", answer=kept_answer(answer)
+        )
+
+    if answer.get("resourceType") != "Bundle" or answer.get("type") != "searchset":
+        raise malformed("is not a searchset Bundle")
+    entries = answer.get("entry", [])
+    if not isinstance(entries, list):
+        raise malformed("has no list of entries")
+    ids = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            raise malformed("has an entry without a resource")
+        if resource.get("resourceType") != resource_type:
+            continue  # e.g. an OperationOutcome with search.mode "outcome"
+        found = resource.get("id")
+        if not isinstance(found, str) or not _FHIR_ID.match(found):
+            raise malformed(f"has a {resource_type} without a valid id")
+        ids.append(found)
+    return ids
 
 
 def logical_references(node: Any) -> Iterator[dict[str, Any]]:

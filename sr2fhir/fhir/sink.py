@@ -43,7 +43,7 @@ class FhirSink:
         self.version = version
         self.conflict_pause = conflict_pause
 
-    def recover(self) -> None:
+    def recover(self, pid: int | None = None) -> None:
         """Nothing to clean: an interrupted transaction either committed or did not."""
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:

@@ -7,6 +7,7 @@ needs but cannot find raises SrParseError naming that path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,49 +88,90 @@ def first_code(ds: ElementSource, keyword: str, where: str, path: str) -> Code |
         raise SrParseError(str(exc), path) from None
 
 
-def parse_content_tree(ds: ElementSource) -> ContentItem:
-    """Parse the document root and its whole content tree."""
-    return _parse_item(ds, "1", relationship=None)
+MAX_CONTENT_DEPTH = 50
+"""Content tree levels a report may have. TID 1500's deepest paths have about 8 (Measurement
+Report > Imaging Measurements > Measurement Group (TID 1501/1410/1411) > NUM (TID 300) > its
+properties (TID 310) > statistical properties / normal range (TID 311/312) > their
+modifiers; the test reports reach 5); 50 leaves vendor extensions ample room and keeps the
+recursive readers far below Python's recursion limit. Deeper is a parse error, not a crash."""
 
 
-def _parse_item(
-    item: ElementSource, path: str, relationship: RelationshipType | None
-) -> ContentItem:
-    by_reference = item.get("ReferencedContentItemIdentifier")
-    if by_reference is not None:
-        ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
+def parse_content_tree(ds: ElementSource, max_items: int | None = None) -> ContentItem:
+    """Parse the document root and its whole content tree; more than `max_items` content
+    items (mapping.max_content_items) or MAX_CONTENT_DEPTH levels is an SrParseError."""
+    return _TreeParser(max_items).item(ds, "1", None, 1)
+
+
+class _TreeParser:
+    """Walks the tree depth first, counting items against the limits as it goes."""
+
+    __slots__ = ("items", "max_items")
+
+    def __init__(self, max_items: int | None) -> None:
+        self.max_items = max_items
+        self.items = 0
+
+    def item(
+        self, item: ElementSource, path: str, relationship: RelationshipType | None, depth: int
+    ) -> ContentItem:
+        self.items += 1
+        if self.max_items is not None and self.items > self.max_items:
+            raise SrParseError(
+                f"more than {self.max_items} content items (mapping.max_content_items)", path
+            )
+        if depth > MAX_CONTENT_DEPTH:
+            raise SrParseError(
+                f"content tree nested deeper than {MAX_CONTENT_DEPTH} levels "
+                "(a TID 1500 report needs about 8)",
+                _elided(path),
+            )
+        return self._parse(item, path, relationship, depth)
+
+    def _parse(
+        self, item: ElementSource, path: str, relationship: RelationshipType | None, depth: int
+    ) -> ContentItem:
+        by_reference = item.get("ReferencedContentItemIdentifier")
+        if by_reference is not None:
+            ordinals = by_reference if isinstance(by_reference, Sequence) else [by_reference]
+            return ContentItem(
+                path=path,
+                relationship=relationship,
+                value_type=None,
+                concept=None,
+                value=ContentReference(".".join(str(int(n)) for n in ordinals)),
+            )
+        encoded_type = as_text(item.get("ValueType"))
+        if not encoded_type:
+            raise SrParseError("content item has no Value Type (0040,A040)", path)
+        value_type = defined_term(ValueType, encoded_type)  # undefined: kept, with no value
+        concept = first_code(item, "ConceptNameCodeSequence", "Concept Name Code Sequence", path)
+        if concept is None and value_type is ValueType.CONTAINER and path == "1":
+            raise SrParseError("document has no Concept Name Code Sequence (title)", path)
+        children = tuple(
+            self.item(
+                child,
+                f"{path}.{n}",
+                defined_term(RelationshipType, as_text(child.get("RelationshipType"))),
+                depth + 1,
+            )
+            for n, child in enumerate(item.get("ContentSequence") or (), start=1)
+        )
         return ContentItem(
             path=path,
             relationship=relationship,
-            value_type=None,
-            concept=None,
-            value=ContentReference(".".join(str(int(n)) for n in ordinals)),
+            value_type=value_type,
+            concept=concept,
+            value=_parse_value(item, value_type, path),
+            children=children,
+            observation_uid=as_text(item.get("ObservationUID")) or None,
+            observation_datetime=as_text(item.get("ObservationDateTime")) or None,
         )
-    encoded_type = as_text(item.get("ValueType"))
-    if not encoded_type:
-        raise SrParseError("content item has no Value Type (0040,A040)", path)
-    value_type = defined_term(ValueType, encoded_type)  # undefined: kept, with no value
-    concept = first_code(item, "ConceptNameCodeSequence", "Concept Name Code Sequence", path)
-    if concept is None and value_type is ValueType.CONTAINER and path == "1":
-        raise SrParseError("document has no Concept Name Code Sequence (title)", path)
-    children = tuple(
-        _parse_item(
-            child,
-            f"{path}.{n}",
-            defined_term(RelationshipType, as_text(child.get("RelationshipType"))),
-        )
-        for n, child in enumerate(item.get("ContentSequence") or (), start=1)
-    )
-    return ContentItem(
-        path=path,
-        relationship=relationship,
-        value_type=value_type,
-        concept=concept,
-        value=_parse_value(item, value_type, path),
-        children=children,
-        observation_uid=as_text(item.get("ObservationUID")) or None,
-        observation_datetime=as_text(item.get("ObservationDateTime")) or None,
-    )
+
+
+def _elided(path: str) -> str:
+    """A deep item's path, shortened for one log line: its first and last levels."""
+    levels = path.split(".")
+    return path if len(levels) <= 12 else ".".join([*levels[:6], "…", *levels[-5:]])
 
 
 def _parse_value(
@@ -180,8 +222,8 @@ def _parse_numeric(item: ElementSource, path: str) -> NumericValue:
             value = float(raw)
         except (TypeError, ValueError):
             raise SrParseError(f"NUM item has a non-numeric value {raw!r}", path) from None
-    if value is not None and value != value:  # NaN is not a FHIR decimal
-        value = None
+    if value is not None and not math.isfinite(value):
+        return NumericValue(None, unit, qualifier, non_finite=value)
     return NumericValue(value, unit, qualifier)
 
 
@@ -225,12 +267,21 @@ def _parse_graphic(
         graphic_type = _graphic_type(
             encoded_type, value_type, SpatialCoordinates.GRAPHIC_TYPES, path
         )
-        return SpatialCoordinates(graphic_type, tuple(float(v) for v in values))
+        return SpatialCoordinates(graphic_type, _coordinates(values, value_type, path))
     frame_of_reference = as_text(item.get("ReferencedFrameOfReferenceUID"))
     if not frame_of_reference:
         raise SrParseError("SCOORD3D item has no Referenced Frame of Reference UID", path)
     graphic_type = _graphic_type(encoded_type, value_type, SpatialCoordinates3D.GRAPHIC_TYPES, path)
-    return SpatialCoordinates3D(graphic_type, tuple(float(v) for v in values), frame_of_reference)
+    return SpatialCoordinates3D(
+        graphic_type, _coordinates(values, value_type, path), frame_of_reference
+    )
+
+
+def _coordinates(values: Sequence[Any], value_type: ValueType, path: str) -> tuple[float, ...]:
+    coordinates = tuple(float(v) for v in values)
+    if not all(math.isfinite(v) for v in coordinates):
+        raise SrParseError(f"{value_type.value} item has a NaN or infinite coordinate", path)
+    return coordinates
 
 
 def _graphic_type(

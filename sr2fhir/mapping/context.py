@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sr2fhir.errors import MappingError
 from sr2fhir.mapping.document import DocumentHeader
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.options import MappingOptions
@@ -59,6 +60,7 @@ class BuildContext:
         existing = self.entries.get(resource["id"])
         if existing is not None:
             return existing
+        check_entry_count(len(self.entries) + 1, self.options)  # before building them all
         entry = Entry(resource)
         self.entries[resource["id"]] = entry
         return entry
@@ -73,4 +75,13 @@ class BuildContext:
             self.header.timezone_offset,
             self.options.default_utc_offset,
             what,
+        )
+
+
+def check_entry_count(count: int, options: MappingOptions) -> None:
+    """A Bundle of more than mapping.max_bundle_entries entries is a MappingError."""
+    limit = options.max_bundle_entries
+    if limit is not None and count > limit:
+        raise MappingError(
+            f"the Bundle would have more than {limit} entries (mapping.max_bundle_entries)"
         )

@@ -11,7 +11,7 @@ from pydicom.uid import UID
 from sr2fhir.errors import Sr2FhirError, SrParseError
 from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.content import parse_content_tree
-from sr2fhir.mapping.context import BuildContext, ReportReferences, Resource
+from sr2fhir.mapping.context import BuildContext, ReportReferences, Resource, check_entry_count
 from sr2fhir.mapping.dataset import ElementSource
 from sr2fhir.mapping.devices import (
     build_general_equipment_device,
@@ -65,7 +65,7 @@ def convert_dataset(
     sop_class = str(ds.get("SOPClassUID", "")).strip()
     if not sop_class.startswith(SR_SOP_CLASS_PREFIX):
         raise SrParseError(f"not an SR: SOP Class is {_sop_class_name(sop_class)}")
-    root = _read("content tree", parse_content_tree, ds)
+    root = _read("content tree", lambda d: parse_content_tree(d, options.max_content_items), ds)
     if not is_measurement_report(root):
         raise SrParseError(
             "an SR but not a TID 1500 Measurement Report "
@@ -102,6 +102,7 @@ def convert_dataset(
     resources = [e.resource for e in ctx.entries.values()]
     if options.provenance:
         resources.append(build_provenance(header, resources, ctx.document_time.instant))
+        check_entry_count(len(resources), options)
     return build_transaction_bundle(header, resources)
 
 
@@ -111,6 +112,8 @@ def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSourc
         return parse(ds)
     except Sr2FhirError:
         raise
+    except RecursionError:  # pydicom decodes nested sequences recursively on first access
+        raise SrParseError(f"corrupt DICOM {part}: sequences nested too deeply to read") from None
     except Exception as exc:
         raise SrParseError(f"corrupt DICOM {part}: {str(exc)[:160]}") from exc
 
@@ -167,6 +170,15 @@ def build_transaction_bundle(header: DocumentHeader, resources: list[Resource]) 
     }
 
 
+def bundle_sop_instance_uid(bundle: dict[str, Any]) -> str | None:
+    """The SOP Instance UID a Bundle was made from (its identifier), or None."""
+    identifier = bundle.get("identifier")
+    value = identifier.get("value") if isinstance(identifier, dict) else None
+    if isinstance(value, str) and value.startswith("urn:oid:"):
+        return value[len("urn:oid:") :]
+    return None
+
+
 def _sop_class_name(uid: str) -> str:
     if not uid:
         return "missing"
@@ -184,12 +196,17 @@ def bundle_to_json(bundle: dict[str, Any], indent: int | None = None) -> bytes:
     """Serialise a Bundle the same way every time (key order is the builders' FHIR order).
 
     Compact by default (the C encoder; indenting is ~10x slower); indent=2 for people.
+    A NaN or an infinity is not JSON: ValueError, never `Infinity` in the output.
     """
     if indent is None:
         return (_COMPACT.encode(bundle) + "\n").encode("utf-8")
-    text = json.dumps(bundle, ensure_ascii=False, indent=indent, separators=(",", ": "))
+    text = json.dumps(
+        bundle, ensure_ascii=False, indent=indent, separators=(",", ": "), allow_nan=False
+    )
     return (text + "\n").encode("utf-8")
 
 
 # A Bundle is a tree: skipping the encoder's cycle check saves a quarter of its time.
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_COMPACT = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+)

@@ -22,6 +22,8 @@ from typing import Any, Protocol, TypeAlias
 from pydicom.charset import python_encoding
 from pydicom.datadict import dictionary_VR, keyword_dict
 
+from sr2fhir.errors import SrParseError
+
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
@@ -47,6 +49,11 @@ _STRING_VRS = _CHARSET_VRS | {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b
 _SINGLE_VALUED = frozenset({b"LT", b"ST", b"UT", b"UR"})
 _BINARY_FORMATS = {b"FL": "f", b"FD": "d", b"SL": "l", b"SS": "h", b"UL": "L", b"US": "H"}
 _BINARY_SIZES = {"f": 4, "d": 8, "l": 4, "h": 2, "L": 4, "H": 2}
+
+# Sequences nested in sequences: the content tree limit (content.MAX_CONTENT_DEPTH, 50) plus
+# the code and measured-value sequences below an item, with room to spare. Deeper is refused
+# here, before the recursive walk below (two frames per level) nears the recursion limit.
+MAX_SEQUENCE_DEPTH = 64
 
 _LITTLE_TAG_LENGTH = struct.Struct("<HHL")  # Implicit VR, items and delimiters
 _EXPLICIT_HEADER = struct.Struct("<HH2sH")  # tag, VR, 2-byte length (or reserved)
@@ -130,8 +137,10 @@ def _binary(vr: bytes, raw: bytes) -> Any:
     return numbers[0] if count == 1 else list(numbers)
 
 
-def decode_part10(data: bytes) -> DataSet | None:
-    """The data set of a Part-10 file, or None when pydicom has to read it."""
+def decode_part10(data: bytes, max_inflated: int | None = None) -> DataSet | None:
+    """The data set of a Part-10 file, or None when pydicom has to read it. A deflated data
+    set that inflates to more than `max_inflated` bytes is an SrParseError (a deflate bomb
+    stops there, before it fills the memory)."""
     if data[128:132] != b"DICM":
         return None
     try:
@@ -139,7 +148,7 @@ def decode_part10(data: bytes) -> DataSet | None:
         meta, offset = _Reader(file, explicit=True).elements(132, len(data), meta=True)
         syntax = DataSet(file, meta).get("TransferSyntaxUID")
         if syntax == DEFLATED_EXPLICIT_VR_LE:
-            data, offset = zlib.decompress(data[offset:], -zlib.MAX_WBITS), 0
+            data, offset = _inflate(data[offset:], max_inflated), 0
         elif syntax not in (IMPLICIT_VR_LE, EXPLICIT_VR_LE):
             return None
         encoded = _Encoded(data)
@@ -150,6 +159,18 @@ def decode_part10(data: bytes) -> DataSet | None:
         return top if "SOPClassUID" in top else None
     except (_NotHandled, struct.error, zlib.error, UnicodeDecodeError):
         return None
+
+
+def _inflate(deflated: bytes, limit: int | None) -> bytes:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    data = inflater.decompress(deflated, 0 if limit is None else limit + 1)  # 0: no limit
+    if limit is not None and len(data) > limit:
+        raise SrParseError(
+            f"deflated data set inflates to more than dicom.max_dataset_bytes ({limit})"
+        )
+    if not inflater.eof:
+        raise _NotHandled  # truncated: pydicom names the fault
+    return data
 
 
 def _codec(term: str | list[str]) -> str:
@@ -176,8 +197,10 @@ class _Reader:
         top_level: bool = False,
         delimited: bool = False,
         meta: bool = False,
+        depth: int = 0,
     ) -> tuple[dict[int, _Element], int]:
-        """Elements up to `end`, or up to the Item Delimitation Item when `delimited`."""
+        """Elements up to `end`, or up to the Item Delimitation Item when `delimited`;
+        `depth` is how many sequences enclose them."""
         data = self.encoded.buffer
         found: dict[int, _Element] = {}
         explicit = self.explicit
@@ -207,7 +230,7 @@ class _Reader:
                 vr = _implicit_vr(tag, length)
                 offset += 8
             if vr == b"SQ":
-                found[tag], offset = self.sequence(offset, length)
+                found[tag], offset = self.sequence(offset, length, depth + 1)
                 continue
             if length == _UNDEFINED or offset + length > end:
                 raise _NotHandled
@@ -217,7 +240,9 @@ class _Reader:
             raise _NotHandled  # the data ended inside an element or before its delimiter
         return found, offset
 
-    def sequence(self, offset: int, length: int) -> tuple[list[DataSet], int]:
+    def sequence(self, offset: int, length: int, depth: int) -> tuple[list[DataSet], int]:
+        if depth > MAX_SEQUENCE_DEPTH:
+            raise SrParseError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels")
         data = self.encoded.buffer
         end = len(data) if length == _UNDEFINED else offset + length
         if end > len(data):
@@ -232,9 +257,9 @@ class _Reader:
             if tag != _ITEM:
                 raise _NotHandled
             if item_length == _UNDEFINED:
-                elements, offset = self.elements(offset, len(data), delimited=True)
+                elements, offset = self.elements(offset, len(data), delimited=True, depth=depth)
             else:
-                elements, offset = self.elements(offset, offset + item_length)
+                elements, offset = self.elements(offset, offset + item_length, depth=depth)
             items.append(DataSet(self.encoded, elements))
         if length == _UNDEFINED or offset != end:
             raise _NotHandled  # the file ended before the Sequence Delimitation Item

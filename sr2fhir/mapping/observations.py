@@ -3,6 +3,7 @@ evaluation and derived measurement; plus the IG's "Device Relationship" rules.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from sr2fhir.mapping.report import (
     QualitativeEvaluation,
 )
 from sr2fhir.mapping.selections import build_item_selections, build_source_sr_content_item
+from sr2fhir.mapping.value_types import NumericValue
 
 MEASUREMENT_GROUP_CONCEPT = build_codeable_concept(c.MEASUREMENT_GROUP)
 QUALITATIVE_EVALUATIONS_CONCEPT = build_codeable_concept(c.QUALITATIVE_EVALUATIONS)
@@ -56,6 +58,18 @@ _ABSENT_REASON = {
         (c.VALUE_INDETERMINATE, "unknown"),
     )
 }
+
+
+def _absent_reason(numeric: NumericValue) -> str:
+    """The qualifier's reason; without one, what the encoded value was (NaN, +/-infinity)."""
+    if numeric.qualifier is not None:
+        return _ABSENT_REASON.get(numeric.qualifier.value, "unknown")
+    value = numeric.non_finite
+    if value is None:
+        return "unknown"
+    if math.isnan(value):
+        return "not-a-number"
+    return "positive-infinity" if value > 0 else "negative-infinity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +325,7 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
     numeric = measurement.numeric
     quantity: dict[str, Any] = {}
     if numeric.value is None:
-        qualifier = numeric.qualifier.value if numeric.qualifier else ""
-        reason = _ABSENT_REASON.get(qualifier, "unknown")
+        reason = _absent_reason(numeric)
         quantity["extension"] = [{"url": DATA_ABSENT_EXTENSION, "valueCode": reason}]
     else:
         quantity["value"] = int(numeric.value) if numeric.value.is_integer() else numeric.value

@@ -9,6 +9,7 @@ sr2fhir.runtime.configure_pydicom_reading().
 from __future__ import annotations
 
 import io
+import struct
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -39,14 +40,30 @@ class _ReadWatch(io.BytesIO):
         return self.short_reads > 0 or self.empty_reads > 1
 
 
-def read_sr_bytes(data: bytes) -> ElementSource:
-    """Read a DICOM dataset from bytes (Part-10 with or without preamble)."""
+def read_sr_bytes(data: bytes, max_bytes: int | None = None) -> ElementSource:
+    """Read a DICOM dataset from bytes (Part-10 with or without preamble); a data set of
+    more than `max_bytes` (dicom.max_dataset_bytes), also once inflated, is refused unread."""
     if not data:
         raise SrParseError("not a DICOM file: empty")
-    fast = decode_part10(data)
+    if max_bytes is not None:
+        size = dataset_size(data)
+        if size > max_bytes:
+            raise SrParseError(
+                f"data set of {size} bytes, more than dicom.max_dataset_bytes ({max_bytes})"
+            )
+    fast = decode_part10(data, max_bytes)
     if fast is not None:
         return fast
     return _read_with_pydicom(data)
+
+
+def dataset_size(data: bytes) -> int:
+    """Bytes of the data set in a Part-10 file: after the File Meta Information, whose group
+    length (0002,0000) says where it ends; all of `data` when it has no such header."""
+    if data[128:132] != b"DICM" or data[132:140] != b"\x02\x00\x00\x00UL\x04\x00":
+        return len(data)
+    meta_length: int = struct.unpack_from("<L", data, 140)[0]
+    return max(len(data) - 144 - meta_length, 0)
 
 
 def _read_with_pydicom(data: bytes) -> ElementSource:
@@ -58,6 +75,8 @@ def _read_with_pydicom(data: bytes) -> ElementSource:
         ds = pydicom.dcmread(watch, force=not has_prefix)
     except InvalidDicomError as exc:
         raise SrParseError("not a DICOM file: no DICM prefix and no valid dataset") from exc
+    except RecursionError:  # pydicom reads nested sequences recursively
+        raise SrParseError("corrupt DICOM: sequences nested too deeply to read") from None
     except Exception as exc:  # any decoding failure of untrusted bytes is a rejection
         raise SrParseError(f"truncated or corrupt DICOM: {_short(exc)}") from exc
     if watch.truncated:

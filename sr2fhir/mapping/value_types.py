@@ -85,11 +85,16 @@ class CodeValue:
 
 @dataclass(frozen=True, slots=True)
 class NumericValue:
-    """NUM: a number with units, or a qualifier (CID 42) saying why there is none."""
+    """NUM: a number with units, or a qualifier (CID 42) saying why there is none.
+
+    `non_finite` keeps a NaN or +/-infinity the item encoded: never a FHIR decimal (nor
+    valid JSON), so `value` is None then and the Observation says why (data-absent-reason).
+    """
 
     value: float | None
     unit: Code | None
     qualifier: Code | None
+    non_finite: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources -- the sender retries later
-CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand -- no usable SOP Instance UID
+# Error: Data Set does not match SOP Class -- its SOP Class UID is not the Affected one
+CLASS_MISMATCH = 0xA900
+# Error: Cannot understand (PS3.4 B.2.3 leaves C000-CFFF to the SCP; pynetdicom itself
+# answers C001, C002 and C211 for its own faults, so ours are apart from those)
+CANNOT_UNDERSTAND = 0xC000  # no usable (present and valid) Affected SOP Class/Instance UID
+INSTANCE_MISMATCH = 0xC010  # the data set's SOP Instance UID is not the Affected one
+NO_INSTANCE_UID = 0xC011  # the data set has no readable SOP Instance UID
+TOO_LARGE = 0xC012  # the data set is larger than dicom.max_dataset_bytes
+
+STORE_STATUSES = frozenset(
+    {
+        SUCCESS,
+        OUT_OF_RESOURCES,
+        CLASS_MISMATCH,
+        CANNOT_UNDERSTAND,
+        INSTANCE_MISMATCH,
+        NO_INSTANCE_UID,
+        TOO_LARGE,
+    }
+)
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4): rejected-permanent, service-user, calling AE not recognised
 REJECT_PERMANENT = 0x01

@@ -1,13 +1,15 @@
 """The outbox sink: one `<SOPInstanceUID>.json` per SR, written atomically.
 
 A reader never sees a half-written Bundle: the JSON goes to a hidden temp file in the same
-folder, is fsynced, then renamed over the final name. A new version of an instance replaces
-the previous Bundle, so redelivery is idempotent. A full disk is a DiskFullError (the worker
-gives the job back and pauses), other write errors are transient.
+folder (`.<name>.<pid>.<random>.tmp`: readers take `*.json` only), is fsynced, then renamed
+over the final name. A new version of an instance replaces the previous Bundle, so redelivery
+is idempotent. A full disk is a DiskFullError (the worker gives the job back and pauses),
+other write errors are transient.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -18,8 +20,10 @@ from sr2fhir.mapping import bundle_to_json
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.spool.local_files import write_durably
 from sr2fhir.spool.space import is_out_of_space
+from sr2fhir.uids import is_valid_uid
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# `.<name>.<pid of the writer>.<8 hex>.tmp`: a dead worker's own temp files can be found.
+_TEMP_WRITER = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
 
 
 class Sink(Protocol):
@@ -28,8 +32,9 @@ class Sink(Protocol):
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str: ...
 
-    def recover(self) -> None:
-        """Once at gateway start, before any worker runs: clean up interrupted deliveries."""
+    def recover(self, pid: int | None = None) -> None:
+        """Clean up interrupted deliveries: all of them once at gateway start, before any
+        worker runs (pid None); those of one worker process that died (its pid)."""
 
 
 class OutboxSink:
@@ -39,19 +44,26 @@ class OutboxSink:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    def recover(self) -> None:
-        """Temp files of deliveries a crash interrupted (their jobs are still not DONE)."""
+    def recover(self, pid: int | None = None) -> None:
+        """Temp files of deliveries a crash interrupted (their jobs are still not DONE): all
+        of them, or those the worker process `pid` was writing when it died."""
         for stale in self.folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+            writer = _TEMP_WRITER.search(stale.name)
+            if pid is None or (writer is not None and int(writer.group(1)) == pid):
+                stale.unlink(missing_ok=True)
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
         uid = instance.sop_instance_uid
-        if not _UID.match(uid) or len(uid) > 64:
+        if not is_valid_uid(uid):
             raise PermanentDeliveryError(f"SOP Instance UID is not a valid UID: {uid[:70]!r}")
         name = f"{uid}.json"
-        tmp = self.folder / f".{name}.{secrets.token_hex(4)}.tmp"
         try:
-            write_durably(tmp, self.folder / name, bundle_to_json(bundle))
+            data = bundle_to_json(bundle)
+        except ValueError as exc:  # a NaN or an infinity: not JSON
+            raise PermanentDeliveryError(f"Bundle is not valid JSON: {exc}") from exc
+        tmp = self.folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            write_durably(tmp, self.folder / name, data)
         except OSError as exc:
             if is_out_of_space(exc):  # the gateway's own disk, not this report: workers pause
                 raise DiskFullError(f"outbox {self.folder} full: {exc.strerror}") from exc

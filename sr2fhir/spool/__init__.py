@@ -1,6 +1,14 @@
 """Durable store of received instances: Part-10 files plus a job table (see spool.model)."""
 
-from sr2fhir.spool.model import FileStore, InstanceInfo, Job, JobStatus, JobStore, short_error
+from sr2fhir.spool.model import (
+    FileStore,
+    InstanceInfo,
+    Job,
+    JobStatus,
+    JobStore,
+    LargeJobs,
+    short_error,
+)
 from sr2fhir.spool.spool import RecoveryReport, Spool, open_spool, read_instance_info
 
 __all__ = [
@@ -9,6 +17,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "JobStore",
+    "LargeJobs",
     "RecoveryReport",
     "Spool",
     "open_spool",

@@ -44,11 +44,21 @@ class Job:
     locked_by: str | None
     received_at: float
     updated_at: float
-    outcome: str | None = None  # the FHIR server's OperationOutcome (JSON) of a refusal
+    outcome: str | None = None  # the FHIR server's OperationOutcome (JSON) or answer
+    size: int = 0  # bytes of the spooled file
 
     @property
     def sop_instance_uid(self) -> str:
         return self.instance.sop_instance_uid
+
+
+@dataclass(frozen=True, slots=True)
+class LargeJobs:
+    """Jobs of more than `bytes` are large; at most `workers` of them are LOCKED at once, so
+    that the other workers keep the small reports flowing (workers.large_job_bytes)."""
+
+    bytes: int
+    workers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +72,9 @@ class Enqueued:
 class JobStore(Protocol):
     """The job table. Every method is one transaction; claim is safe across processes."""
 
-    def enqueue(self, info: InstanceInfo, file_key: str) -> Enqueued: ...
+    def enqueue(self, info: InstanceInfo, file_key: str, size: int = 0) -> Enqueued: ...
 
-    def claim(self, worker_id: str) -> Job | None: ...
+    def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None: ...
 
     def mark_done(self, job_id: int) -> None: ...
 
@@ -73,6 +83,8 @@ class JobStore(Protocol):
     ) -> None: ...
 
     def schedule_retry(self, job_id: int, error: str, delay: float) -> Job: ...
+
+    def supersede_if_newer(self, job_id: int) -> Job | None: ...
 
     def release(self, job_id: int) -> None: ...
 
@@ -135,5 +147,6 @@ __all__: Sequence[str] = (
     "Job",
     "JobStatus",
     "JobStore",
+    "LargeJobs",
     "short_error",
 )

@@ -63,7 +63,7 @@ class Spool:
         except OSError as exc:
             raise storage_error("cannot write spool file", exc) from exc
         try:
-            enqueued = self.jobs.enqueue(info, key)
+            enqueued = self.jobs.enqueue(info, key, len(data))
         except SpoolError:
             self._delete(key)  # refused: nothing of it may stay behind
             raise
@@ -104,6 +104,15 @@ class Spool:
         updated = self.jobs.schedule_retry(job.id, reason, delay)
         if updated.status is JobStatus.DONE:  # a newer version superseded this one
             self._delete(job.file_key)
+        return updated
+
+    def supersede_if_newer(self, job: Job) -> Job | None:
+        """Before delivering: a newer version of the instance (queued or delivered) wins, so
+        an older one -- e.g. a FAILED version run again by `queue retry` -- never overwrites
+        it. DONE without delivery then; None when `job` is the newest."""
+        updated = self.jobs.supersede_if_newer(job.id)
+        if updated is not None:
+            self.files.delete(job.file_key)
         return updated
 
     def release(self, job: Job) -> None:
@@ -167,7 +176,8 @@ class Spool:
 
     def _recover_orphan(self, key: str) -> str:
         try:
-            info = read_instance_info(self.files.read(key))
+            data = self.files.read(key)
+            info = read_instance_info(data)
         except (OSError, ValueError) as exc:
             log.warning("spool recovery: unreadable file %s quarantined: %s", key, exc)
             self.files.quarantine(key)
@@ -176,7 +186,7 @@ class Spool:
         if newest is not None and newest > self.files.received_at(key):
             self.files.delete(key)
             return "superseded"
-        job_id = self.jobs.enqueue(info, key).job_id
+        job_id = self.jobs.enqueue(info, key, len(data)).job_id
         log.info(
             "job %d recovered from spool file: sop_instance_uid=%s calling_ae=%s",
             job_id,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.errors import DiskFullError, SpoolError
-from sr2fhir.spool.model import Enqueued, InstanceInfo, Job, JobStatus
+from sr2fhir.spool.model import Enqueued, InstanceInfo, Job, JobStatus, LargeJobs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     locked_at REAL,
     received_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    outcome TEXT
+    outcome TEXT,
+    size_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
@@ -41,19 +42,24 @@ CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
-    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome"
+    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes"
 )
 
 # The oldest due READY job whose instance is not being worked on right now (versions of one
-# SOP instance are delivered in order, never concurrently).
+# SOP instance are delivered in order, never concurrently); a large one only while fewer
+# than the allowed number of large jobs are LOCKED (small reports are never stuck behind
+# large ones).
 CLAIM = f"""
-UPDATE jobs SET status = 'LOCKED', locked_by = ?, locked_at = ?, updated_at = ?,
+UPDATE jobs SET status = 'LOCKED', locked_by = :worker, locked_at = :now, updated_at = :now,
                 attempts = attempts + 1
 WHERE id = (
     SELECT j.id FROM jobs AS j
-    WHERE j.status = 'READY' AND j.next_attempt_at <= ?
+    WHERE j.status = 'READY' AND j.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM jobs AS l
                       WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
+      AND (j.size_bytes <= :large
+           OR (SELECT COUNT(*) FROM jobs AS b
+               WHERE b.status = 'LOCKED' AND b.size_bytes > :large) < :large_slots)
     ORDER BY j.next_attempt_at, j.id LIMIT 1)
 RETURNING {COLUMNS}
 """
@@ -104,7 +110,7 @@ class SqliteJobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(SCHEMA)
-            _add_outcome_column(self._db)
+            _add_missing_columns(self._db)
         except sqlite3.Error as exc:
             raise _spool_error(f"cannot open job database {path}", exc) from exc
 
@@ -142,8 +148,9 @@ class SqliteJobStore:
 
     # ------------------------------------------------------------ receiving
 
-    def enqueue(self, info: InstanceInfo, file_key: str) -> Enqueued:
-        """A new version replaces a READY (not yet delivered) job of the same instance."""
+    def enqueue(self, info: InstanceInfo, file_key: str, size: int = 0) -> Enqueued:
+        """A new version replaces a READY (not yet delivered) job of the same instance;
+        `size` (bytes of the file) decides whether the job counts as large when claimed."""
         now = self._clock()
         with self._transaction() as db:
             row = db.execute(
@@ -154,14 +161,15 @@ class SqliteJobStore:
             if row is not None:
                 db.execute(
                     "UPDATE jobs SET sop_class_uid = ?, calling_ae = ?, file_key = ?, attempts = 0,"
-                    " next_attempt_at = ?, last_error = NULL, received_at = ?, updated_at = ?"
-                    " WHERE id = ?",
-                    (info.sop_class_uid, info.calling_ae, file_key, now, now, now, row[0]),
+                    " next_attempt_at = ?, last_error = NULL, received_at = ?, updated_at = ?,"
+                    " size_bytes = ? WHERE id = ?",
+                    (info.sop_class_uid, info.calling_ae, file_key, now, now, now, size, row[0]),
                 )
                 return Enqueued(row[0], row[1])
             cursor = db.execute(
                 "INSERT INTO jobs (status, sop_class_uid, sop_instance_uid, calling_ae, file_key,"
-                " next_attempt_at, received_at, updated_at) VALUES ('READY', ?, ?, ?, ?, ?, ?, ?)",
+                " next_attempt_at, received_at, updated_at, size_bytes)"
+                " VALUES ('READY', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     info.sop_class_uid,
                     info.sop_instance_uid,
@@ -170,16 +178,22 @@ class SqliteJobStore:
                     now,
                     now,
                     now,
+                    size,
                 ),
             )
             return Enqueued(int(cursor.lastrowid or 0), None)
 
     # ------------------------------------------------------------ working
 
-    def claim(self, worker_id: str) -> Job | None:
-        now = self._clock()
+    def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None:
+        """The next job for `worker_id`, or None; see CLAIM and LargeJobs."""
+        params = {"worker": worker_id, "now": self._clock()}
+        if large is None:  # no job counts as large
+            params |= {"large": 2**62, "large_slots": 1}
+        else:
+            params |= {"large": large.bytes, "large_slots": large.workers}
         with self._transaction() as db:
-            row = db.execute(CLAIM, (worker_id, now, now, now)).fetchone()
+            row = db.execute(CLAIM, params).fetchone()
         return _job(row) if row else None
 
     def mark_done(self, job_id: int) -> None:
@@ -194,13 +208,22 @@ class SqliteJobStore:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
         now = self._clock()
         with self._transaction() as db:
-            newer = db.execute(NEWER_VERSION, (job_id,)).fetchone()
-            if newer is not None:
-                status, error, when = JobStatus.DONE, f"superseded by job {newer[0]}", now
-            else:
-                status, when = JobStatus.READY, now + delay
-            row = db.execute(UNLOCK, (status.value, error, when, now, job_id)).fetchone()
+            superseded = _supersede(db, job_id, now)
+            if superseded is not None:
+                return superseded
+            row = db.execute(
+                UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id)
+            ).fetchone()
         return _job(row)
+
+    def supersede_if_newer(self, job_id: int) -> Job | None:
+        """DONE ("superseded by job N") if a newer version of the instance is queued or
+        delivered; None (and nothing changed) if this is the newest. Runs before every
+        delivery: the common answer (none newer) is a read, without the write lock."""
+        if not self._query(NEWER_VERSION, (job_id,)):
+            return None
+        with self._transaction() as db:
+            return _supersede(db, job_id, self._clock())
 
     def release(self, job_id: int) -> None:
         """Give a claimed job back untouched (shutdown): the claim does not count as an attempt."""
@@ -292,11 +315,26 @@ def _spool_error(what: str, exc: sqlite3.Error) -> SpoolError:
     return (DiskFullError if full else SpoolError)(f"{what}: {exc}")
 
 
-def _add_outcome_column(db: sqlite3.Connection) -> None:
-    """Databases made before the outcome column existed get it (kept FAILED answers)."""
+def _supersede(db: sqlite3.Connection, job_id: int, now: float) -> Job | None:
+    newer = db.execute(NEWER_VERSION, (job_id,)).fetchone()
+    if newer is None:
+        return None
+    reason = f"superseded by job {newer[0]}"
+    row = db.execute(UNLOCK, (JobStatus.DONE.value, reason, now, now, job_id)).fetchone()
+    return _job(row)
+
+
+_ADDED_COLUMNS = {  # columns newer than the first job table, for databases made before them
+    "outcome": "outcome TEXT",  # kept FAILED answers
+    "size_bytes": "size_bytes INTEGER NOT NULL DEFAULT 0",  # large jobs
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    if "outcome" not in columns:
-        db.execute("ALTER TABLE jobs ADD COLUMN outcome TEXT")
+    for name, definition in _ADDED_COLUMNS.items():
+        if name not in columns:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -314,6 +352,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         got,
         upd,
         outcome,
+        size,
     ) = row
     return Job(
         id=id_,
@@ -327,6 +366,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         received_at=got,
         updated_at=upd,
         outcome=outcome,
+        size=size,
     )
 
 

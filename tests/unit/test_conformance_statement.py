@@ -69,7 +69,7 @@ def test_the_implementation_identity_is_the_toolkits() -> None:
 
 def test_the_status_table_lists_every_code_the_handler_returns() -> None:
     codes = {int(code, 16) for _status, _meaning, code, _ in table("Table 3.2-4")}
-    assert codes == {status.SUCCESS, status.OUT_OF_RESOURCES, status.CANNOT_UNDERSTAND}
+    assert codes == status.STORE_STATUSES
 
 
 def test_the_defaults_in_the_configuration_table_are_the_configs() -> None:
@@ -79,6 +79,7 @@ def test_the_defaults_in_the_configuration_table_are_the_configs() -> None:
     assert rows["`dicom.port`"] == str(defaults.port)
     assert rows["`dicom.max_associations`"] == str(defaults.max_associations)
     assert rows["`dicom.max_pdu_size`"] == str(defaults.max_pdu_size)
+    assert rows["`dicom.max_dataset_bytes`"] == str(defaults.max_dataset_bytes)
     assert f"{defaults.max_pdu_size} bytes" in DOC.read_text()
 
 
@@ -218,5 +219,7 @@ def test_a_c_store_without_sop_instance_uid_is_answered_c000(receiver: Receiver)
     event = SimpleNamespace(
         assoc=SimpleNamespace(requestor=SimpleNamespace(ae_title="SENDER")), request=request
     )
-    assert StoreHandler(receiver)(event) == status.CANNOT_UNDERSTAND
+    answer = StoreHandler(receiver)(event)
+    assert answer.Status == status.CANNOT_UNDERSTAND
+    assert answer.ErrorComment == "no Affected SOP Instance UID"
     assert receiver.received == []

@@ -241,7 +241,7 @@ def test_a_worker_pauses_while_the_spool_keeps_failing_and_says_so_once(
 ) -> None:
     claims: list[str] = []
 
-    def full(worker_id: str) -> Any:
+    def full(worker_id: str, *args: Any) -> Any:
         claims.append(worker_id)
         raise DiskFullError("job database: database or disk is full")
 

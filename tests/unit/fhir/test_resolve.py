@@ -23,7 +23,8 @@ class FakeServer:
     def search(self, resource_type: str, params: dict[str, str]) -> dict[str, Any]:
         self.calls.append((resource_type, params))
         ids = self.found.get(resource_type, [])
-        return {"entry": [{"resource": {"resourceType": resource_type, "id": i}} for i in ids]}
+        entries = [{"resource": {"resourceType": resource_type, "id": i}} for i in ids]
+        return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
 
 
 def _resolver(server: FakeServer, **kwargs: Any) -> ReferenceResolver:
