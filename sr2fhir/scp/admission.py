@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 class GatedServer(ThreadedAssociationServer):
     """A listener whose connections wait in the lobby until they send something."""
 
+    # the listen backlog (socketserver's default is 5): a burst of connections (a scan) would
+    # otherwise make the kernel drop SYNs, and a real sender would wait for its retransmit
+    request_queue_size = 128
+
     def __init__(self, *args: Any, lobby: Lobby, limits: PduLimits, **kwargs: Any) -> None:
         self.lobby = lobby
         self.limits = limits

@@ -24,17 +24,10 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from sr2fhir.config import AllowedCaller, DicomConfig
 from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp, build_ae
 from sr2fhir.scp.handlers import CallerPolicy
-from sr2fhir.spool import JobStatus, Spool, open_spool
+from sr2fhir.spool import JobStatus, Spool
 from tests import srfactory
 
 LOOPBACK = "127.0.0.1"
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    opened = open_spool(tmp_path / "data", db_timeout=0.5)
-    yield opened
-    opened.close()
 
 
 def start_scp(spool: Spool, **settings: object) -> StorageScp:
