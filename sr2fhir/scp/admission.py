@@ -20,7 +20,7 @@ from pynetdicom import evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from sr2fhir.scp import status
-from sr2fhir.scp.guard import GuardedSocket, PduLimits, guard
+from sr2fhir.scp.guard import GuardedSocket, PduLimits, guard, peer_name
 from sr2fhir.scp.handlers import reject
 from sr2fhir.scp.lobby import Lobby
 
@@ -105,21 +105,16 @@ class AdmissionControl:
         if refusal is None:
             return
         reason, diagnostic = refusal
-        log.warning(
-            "association from %s at %s rejected: %s",
-            str(assoc.requestor.primitive.calling_ae_title).strip(),
-            assoc.requestor.address,
-            reason,
-        )
+        calling = str(assoc.requestor.primitive.calling_ae_title).strip()
+        log.warning("association from %s at %s rejected: %s", calling, peer_of(assoc), reason)
         reject(assoc, status.REJECT_TRANSIENT, status.SOURCE_PROVIDER_PRESENTATION, diagnostic)
 
     def _admit(self, assoc: Any) -> tuple[str, int] | None:
         if not self._accepting.is_set():
             return "the SCP is stopping", status.DIAG_TEMPORARY_CONGESTION
         with self._lock:
-            running = len(self._running())
-            if running >= self._max:
-                why = f"{running} associations in progress (dicom.max_associations)"
+            if len(self._running()) >= self._max:
+                why = f"{self._max} associations in progress already (dicom.max_associations)"
                 return why, status.DIAG_LOCAL_LIMIT_EXCEEDED
             self._admitted.append(assoc)
         return None
@@ -129,3 +124,8 @@ def _guarded(assoc: Any) -> GuardedSocket | None:
     transport = assoc.dul.socket
     sock = getattr(transport, "socket", None)
     return sock if isinstance(sock, GuardedSocket) else None
+
+
+def peer_of(assoc: Any) -> str:
+    """The requestor's "address:port"."""
+    return peer_name((assoc.requestor.address, assoc.requestor.port))

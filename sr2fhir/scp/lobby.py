@@ -85,8 +85,11 @@ class Lobby:
             self._pending.pop(sock, None)
 
     def stop(self) -> None:
-        """Close every pending connection (none holds anything acknowledged) and the thread."""
+        """Close every pending connection (none holds anything acknowledged) and the thread;
+        once (a second call does nothing)."""
         with self._lock:
+            if self._stopping:
+                return
             self._stopping = True
             self._wake()
         if self._thread.is_alive():
@@ -139,26 +142,29 @@ class Lobby:
                 " the oldest are closed for newcomers",
                 self._capacity,
             )
-        self._drop(oldest, "the oldest pending connection, closed for a newcomer")
+        self._drop(oldest, "the oldest pending connection, for a newer one")
 
     def _readable(self, pending: _Pending) -> None:
         """Data (graduate it) or the peer's close (a port probe: forget it)."""
-        self._selector.unregister(pending.sock)
+        sock, graduate = pending.sock, pending.graduate
+        assert graduate is not None  # only connections still waiting are registered
+        self._selector.unregister(sock)
         try:
-            peeked = socket.socket.recv(pending.sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            peeked = socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except OSError:
             peeked = b""
-        graduate, pending.graduate = pending.graduate, None
-        if not peeked or graduate is None:
-            log.debug("connection from %s closed before a request", pending.sock.peer)
-            self.settled(pending.sock)
-            pending.sock.close()
+        if not peeked:
+            log.debug("connection from %s closed before a request", sock.peer)
+            self.settled(sock)
+            sock.close()
             return
+        pending.graduate = None
         try:
-            graduate(pending.sock)
+            graduate(sock)
         except RuntimeError as exc:  # no thread could be started
-            self.settled(pending.sock)
-            self._drop(pending, f"cannot serve it now ({exc})", logging.ERROR)
+            self.settled(sock)
+            sock.end(f"cannot serve it now ({exc})", logging.ERROR)
+            sock.close()
 
     def _next_timeout(self) -> float | None:
         with self._lock:

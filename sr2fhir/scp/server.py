@@ -27,7 +27,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from sr2fhir.config import DicomConfig
 from sr2fhir.errors import ConfigError
-from sr2fhir.scp.admission import AdmissionControl, GatedServer, toolkit_limit
+from sr2fhir.scp.admission import AdmissionControl, GatedServer, peer_of, toolkit_limit
 from sr2fhir.scp.guard import PduLimits
 from sr2fhir.scp.handlers import CallerPolicy, Receive, StoreHandler, handle_echo
 from sr2fhir.scp.lobby import Lobby
@@ -162,11 +162,11 @@ class StorageScp:
         """Stop listening and close the connections not yet associated now; let running
         associations end for `grace` s, then abort them."""
         self._accepting.clear()
+        self._lobby.stop()
         servers = list(self._servers.values())
         self._servers.clear()
         if not servers:
             return
-        self._lobby.stop()
         for server in servers:
             server.shutdown()
         deadline = time.monotonic() + grace
@@ -176,15 +176,11 @@ class StorageScp:
             active = self._admission.running()
         for assoc in active:
             calling = str(assoc.requestor.ae_title).strip()
-            log.warning("aborting association from %s at %s at shutdown", calling, _peer(assoc))
+            log.warning("aborting association from %s at %s at shutdown", calling, peer_of(assoc))
             assoc.abort()
         for assoc in active:  # the handler in flight finishes its spool write first
             _join(assoc, max(0.5, deadline - time.monotonic()))
         log.info("Storage SCP stopped")
-
-
-def _peer(assoc: Any) -> str:
-    return f"{assoc.requestor.address}:{assoc.requestor.port}"
 
 
 def _join(thread: threading.Thread, timeout: float) -> None:

@@ -87,13 +87,18 @@ def test_connections_that_started_a_request_do_not_count_either(
             sock.close()
 
 
-def test_admitted_associations_still_meet_the_limit(start: Callable[..., StorageScp]) -> None:
+def test_admitted_associations_still_meet_the_limit(
+    start: Callable[..., StorageScp], caplog: pytest.LogCaptureFixture
+) -> None:
     scp = start(max_associations=1)
     first = rawpeer.establish(scp.port)
     try:
         assert echo_status(scp.port) == "rejected"
     finally:
         first.close()
+    rejected = "association from PYSCU at 127.0.0.1:"
+    assert rejected in caplog.text
+    assert "rejected: 1 associations in progress already (dicom.max_associations)" in caplog.text
 
 
 def test_a_silent_connection_is_closed_after_request_timeout(
