@@ -4,6 +4,7 @@ that claim more than was negotiated, too many pending connections."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 
@@ -56,7 +57,7 @@ def acceptor_threads() -> list[Association]:
     return [t for t in threading.enumerate() if isinstance(t, Association) and t.is_acceptor]
 
 
-def send_one_byte(port: int) -> rawpeer.socket.socket:
+def send_one_byte(port: int) -> socket.socket:
     """A connection that starts a PDU header and stalls (it leaves the lobby for pynetdicom)."""
     sock = rawpeer.connect(port)
     sock.sendall(b"\x01")
@@ -135,7 +136,7 @@ def test_beyond_max_pending_connections_the_oldest_is_closed(
         assert len(survivors) == 2
 
 
-def _closed_now(sock: rawpeer.socket.socket) -> bool:
+def _closed_now(sock: socket.socket) -> bool:
     sock.setblocking(False)
     try:
         return sock.recv(1) == b""
