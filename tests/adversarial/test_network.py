@@ -62,9 +62,12 @@ def test_idle_connections_neither_lock_out_senders_nor_cost_threads(
         assert echoscu(gateway.port).returncode == 0
         sent = storescu(gateway.port, files[2:])
         assert sent.returncode == 0, sent.stderr
-        threads_idle = rawpeer.proc_status(gateway.proc.pid, "Threads")
-    # pynetdicom alone: two threads per connection (366 for 200 idle ones)
-    assert threads_idle - threads_before <= 8, (threads_before, threads_idle)
+
+        def threads_added() -> bool:  # the senders' association threads end quickly
+            return rawpeer.proc_status(gateway.proc.pid, "Threads") - threads_before <= 2
+
+        # pynetdicom alone: two threads per idle connection (342 for 200), for acse_timeout
+        wait_until(threads_added, 15, "no thread per idle connection")
 
 
 def test_idle_connections_are_closed_within_request_timeout(tmp_path: Path) -> None:
