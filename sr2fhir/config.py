@@ -57,7 +57,10 @@ class DicomConfig:
     tls_ca: str | None = None
     tls_require_client_cert: bool | None = None
     allowed_callers: tuple[AllowedCaller, ...] = ()
-    max_associations: int = 10
+    max_associations: int = 32
+    max_pending_connections: int = 32
+    request_timeout: float = 5.0
+    max_request_size: int = 262144
     max_pdu_size: int = 262144
     max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES
     acse_timeout: float = 30.0
@@ -503,6 +506,10 @@ def _check_pdu(value: int) -> str | None:
     return None if value == 0 or 4096 <= value <= 2**32 - 1 else "must be 0 or 4096..2^32-1"
 
 
+def _check_request_size(value: int) -> str | None:
+    return None if 4096 <= value <= 2**32 - 1 else "must be 4096..2^32-1"
+
+
 def _check_nice(value: int) -> str | None:
     return None if 0 <= value <= 19 else "must be 0 (same priority as receiving) to 19"
 
@@ -541,6 +548,9 @@ _CHECKS: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "tls_port": _check_port,
         "allowed_callers": _check_callers,
         "max_associations": _positive,
+        "max_pending_connections": _positive,
+        "request_timeout": _positive,
+        "max_request_size": _check_request_size,
         "max_pdu_size": _check_pdu,
         "max_dataset_bytes": _positive,
         "acse_timeout": _positive,

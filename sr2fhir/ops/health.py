@@ -36,8 +36,7 @@ class Check:
 
 def check_listening(ports: list[int]) -> Check:
     """Each SCP port is in LISTEN state, read from /proc/net/tcp{,6}: no connection is made
-    (pynetdicom keeps a thread for every TCP connection that never associates, up to
-    dicom.acse_timeout, and the gateway's stop would wait for it)."""
+    (a probe connection would take a pending-connection slot and a line in the DICOM log)."""
     if not ports:
         return Check("scp", False, "not listening")
     listening = listening_ports()

@@ -1,4 +1,4 @@
-"""The DICOM side: AE set-up, C-STORE / C-ECHO handlers, status codes."""
+"""The DICOM side: AE set-up, C-STORE / C-ECHO handlers, status codes, connection limits."""
 
 from sr2fhir.scp.handlers import CallerPolicy, StoreHandler
 from sr2fhir.scp.server import SR_STORAGE_CLASSES, TRANSFER_SYNTAXES, StorageScp, build_ae

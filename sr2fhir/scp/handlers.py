@@ -172,12 +172,18 @@ class CallerPolicy:
         log.warning(
             "association from %s at %s rejected: calling AE not allowed", calling_ae, address
         )
-        assoc.acse.send_reject(
+        reject(
+            assoc,
             status.REJECT_PERMANENT,
             status.SOURCE_SERVICE_USER,
             status.DIAG_CALLING_AE_NOT_RECOGNISED,
         )
-        assoc.kill()  # as pynetdicom's own reject path: waits until the A-ASSOCIATE-RJ is out
+
+
+def reject(assoc: Any, result: int, source: int, diagnostic: int) -> None:
+    """Answer an A-ASSOCIATE-RQ with A-ASSOCIATE-RJ from an EVT_REQUESTED handler."""
+    assoc.acse.send_reject(result, source, diagnostic)
+    assoc.kill()  # as pynetdicom's own reject path: waits until the A-ASSOCIATE-RJ is out
 
 
 def _address_matches(address: str, hosts: Sequence[str]) -> bool:

@@ -1,5 +1,5 @@
 """The Storage SCP: which SOP classes and transfer syntaxes it accepts, its plain and TLS
-listeners, start and graceful stop."""
+listeners (with their pending connections in one lobby), start and graceful stop."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from sr2fhir.config import DicomConfig
 from sr2fhir.errors import ConfigError
+from sr2fhir.scp.admission import AdmissionControl, GatedServer, peer_of, toolkit_limit
+from sr2fhir.scp.guard import PduLimits
 from sr2fhir.scp.handlers import CallerPolicy, Receive, StoreHandler, handle_echo
+from sr2fhir.scp.lobby import Lobby
 from sr2fhir.scp.tls import TlsHandshake, client_policy, server_context
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def build_ae(config: DicomConfig) -> AE:
     for sop_class in SR_STORAGE_CLASSES:
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
     ae.add_supported_context(Verification, list(TRANSFER_SYNTAXES))
-    ae.maximum_associations = config.max_associations
+    ae.maximum_associations = toolkit_limit(config.max_associations, config.max_pending_connections)
     ae.maximum_pdu_size = config.max_pdu_size
     ae.acse_timeout = config.acse_timeout
     ae.dimse_timeout = config.dimse_timeout
@@ -78,11 +81,23 @@ class StorageScp:
         if policy.enabled:
             self._handlers.append((evt.EVT_REQUESTED, policy))
         self._accepting = threading.Event()
-        self._servers: dict[str, Any] = {}  # PLAIN / TLS -> pynetdicom server
+        self._lobby = Lobby(config.max_pending_connections, config.request_timeout)
+        self._admission = AdmissionControl(
+            self._lobby, config.max_associations, config.acse_timeout, self._accepting
+        )
+        self._handlers += self._admission.handlers()  # after the allow-list
+        self._limits = PduLimits(
+            request_size=config.max_request_size,
+            pdu_size=config.max_pdu_size,
+            request_timeout=config.request_timeout,
+            network_timeout=config.network_timeout,
+        )
+        self._servers: dict[str, GatedServer] = {}  # PLAIN / TLS
 
     def start(self) -> None:
         """Listen on the configured ports; if one cannot be opened, none stays open."""
         self._accepting.set()
+        self._lobby.start()
         try:
             if self.config.port is not None:
                 self._listen(PLAIN, self.config.port, None, [], "plain DICOM")
@@ -99,20 +114,27 @@ class StorageScp:
             context = server_context(self.config)
         except ConfigError as exc:
             raise OSError(f"TLS listener: {exc}") from exc
-        handshake = TlsHandshake(self.config.acse_timeout, self._accepting)
+        handshake = TlsHandshake(self.config.request_timeout, self._accepting)
         what = f"DICOM TLS 1.2+, {client_policy(self.config)}"
         return context, [(evt.EVT_CONN_OPEN, handshake)], what
 
     def _listen(
         self, name: str, port: int, context: ssl.SSLContext | None, extra: list[Any], what: str
     ) -> None:
-        server: Any = self._ae.start_server(
+        server = self._ae.make_server(
             (self.config.host, port),
-            block=False,
             evt_handlers=[*self._handlers, *extra],  # _handlers as extended before start()
             ssl_context=context,
+            server_class=GatedServer,
+            lobby=self._lobby,
+            limits=self._limits,
         )
+        assert isinstance(server, GatedServer)
         self._servers[name] = server
+        accepting = threading.Thread(
+            target=server.serve_forever, name=f"sr2fhir-accept-{name}", daemon=True
+        )
+        accepting.start()
         host, bound = self.config.host, int(server.server_address[1])
         log.info("Storage SCP %s listening on %s:%d (%s)", self.config.ae_title, host, bound, what)
 
@@ -137,8 +159,10 @@ class StorageScp:
         return configured
 
     def stop(self, grace: float) -> None:
-        """Stop listening now; let running associations end for `grace` s, then abort them."""
+        """Stop listening and close the connections not yet associated now; let running
+        associations end for `grace` s, then abort them."""
         self._accepting.clear()
+        self._lobby.stop()
         servers = list(self._servers.values())
         self._servers.clear()
         if not servers:
@@ -146,20 +170,17 @@ class StorageScp:
         for server in servers:
             server.shutdown()
         deadline = time.monotonic() + grace
-        active = _active(servers)
+        active = self._admission.running()
         while active and time.monotonic() < deadline:
             time.sleep(0.05)
-            active = _active(servers)
+            active = self._admission.running()
         for assoc in active:
-            log.warning("aborting association from %s at shutdown", assoc.requestor.ae_title)
+            calling = str(assoc.requestor.ae_title).strip()
+            log.warning("aborting association from %s at %s at shutdown", calling, peer_of(assoc))
             assoc.abort()
         for assoc in active:  # the handler in flight finishes its spool write first
             _join(assoc, max(0.5, deadline - time.monotonic()))
         log.info("Storage SCP stopped")
-
-
-def _active(servers: list[Any]) -> list[Any]:
-    return [assoc for server in servers for assoc in server.active_associations]
 
 
 def _join(thread: threading.Thread, timeout: float) -> None:

@@ -29,3 +29,9 @@ STORE_STATUSES = frozenset(
 REJECT_PERMANENT = 0x01
 SOURCE_SERVICE_USER = 0x01
 DIAG_CALLING_AE_NOT_RECOGNISED = 0x03
+
+# A-ASSOCIATE-RJ: rejected-transient, service-provider (presentation related), and why
+REJECT_TRANSIENT = 0x02
+SOURCE_PROVIDER_PRESENTATION = 0x03
+DIAG_TEMPORARY_CONGESTION = 0x01  # the SCP is stopping
+DIAG_LOCAL_LIMIT_EXCEEDED = 0x02  # dicom.max_associations associations in progress

@@ -2,8 +2,9 @@
 
 pynetdicom wraps each accepted socket in its accept loop, where a handshake would block every
 other connection until a silent or slow client gives up. The context built here wraps without
-handshaking; `TlsHandshake` (on EVT_CONN_OPEN) runs it in the connection's own thread, bounded
-by the ACSE timeout, and drops the connection when it fails.
+handshaking, into `GuardedSSLSocket`s (sr2fhir.scp.guard); `TlsHandshake` (on EVT_CONN_OPEN)
+runs it in the connection's own thread, bounded by `dicom.request_timeout`, and drops the
+connection when it fails.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from sr2fhir.config import DicomConfig
 from sr2fhir.errors import ConfigError
+from sr2fhir.scp.guard import GuardedSocket, GuardedSSLSocket
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,9 @@ MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 
 
 class _HandshakeInConnectionThread(ssl.SSLContext):
-    """An SSLContext whose server-side sockets defer the handshake to the first caller."""
+    """An SSLContext whose server-side sockets are guarded and defer the handshake."""
+
+    sslsocket_class = GuardedSSLSocket
 
     def wrap_socket(
         self,
@@ -114,7 +118,7 @@ class TlsHandshake:
             sock.do_handshake()
             sock.settimeout(None)  # as a plain accepted socket: pynetdicom polls before reading
         except (OSError, ValueError) as exc:  # ssl.SSLError and socket timeouts are OSErrors
-            if isinstance(exc, ssl.SSLEOFError):  # a port probe (health check, scanner)
+            if isinstance(exc, ssl.SSLEOFError) or _ended(sock):  # a probe, or dropped
                 log.debug("connection from %s closed during the TLS handshake", address)
             else:
                 log.warning("TLS handshake with %s failed: %s", address, _reason(exc))
@@ -131,6 +135,11 @@ class TlsHandshake:
             sock.cipher()[0],
             _subject(sock.getpeercert()) or "none",
         )
+
+
+def _ended(sock: Any) -> bool:
+    """The gateway closed it (pending too long, or the SCP stops): already logged."""
+    return isinstance(sock, GuardedSocket) and sock.ended
 
 
 def _drop(assoc: Any) -> None:
@@ -153,7 +162,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return _REASONS.get(exc.reason, exc.reason)
     if isinstance(exc, TimeoutError):
-        return "no handshake within dicom.acse_timeout"
+        return "no handshake within dicom.request_timeout"
     return str(exc) or type(exc).__name__
 
 

@@ -78,6 +78,9 @@ def test_the_defaults_in_the_configuration_table_are_the_configs() -> None:
     assert rows["`dicom.ae_title`"] == defaults.ae_title
     assert rows["`dicom.port`"] == str(defaults.port)
     assert rows["`dicom.max_associations`"] == str(defaults.max_associations)
+    assert rows["`dicom.max_pending_connections`"] == str(defaults.max_pending_connections)
+    assert rows["`dicom.request_timeout`"] == str(defaults.request_timeout)
+    assert rows["`dicom.max_request_size`"] == str(defaults.max_request_size)
     assert rows["`dicom.max_pdu_size`"] == str(defaults.max_pdu_size)
     assert rows["`dicom.max_dataset_bytes`"] == str(defaults.max_dataset_bytes)
     assert f"{defaults.max_pdu_size} bytes" in DOC.read_text()

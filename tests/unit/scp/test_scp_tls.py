@@ -11,7 +11,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +23,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from sr2fhir.config import AllowedCaller, DicomConfig
 from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp
 from sr2fhir.scp.tls import TlsHandshake, server_context
-from sr2fhir.spool import JobStatus, Spool, open_spool
+from sr2fhir.spool import JobStatus, Spool
 from tests import srfactory
 from tests.integration.peers import (
     Pki,
@@ -42,13 +41,6 @@ REFUSED = "refused"
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    opened = open_spool(tmp_path / "data", db_timeout=0.5)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
@@ -257,10 +249,10 @@ def test_a_silent_client_neither_blocks_the_tls_listener_nor_stays_for_long(
     running: list[StorageScp], spool: Spool, pki: Pki
 ) -> None:
     """pynetdicom handshakes in its accept loop; the SCP moves it to the connection's thread."""
-    scp = start_scp(running, spool, pki, acse_timeout=1.0)
+    scp = start_scp(running, spool, pki, request_timeout=1.0)
     with socket.create_connection((LOOPBACK, scp.tls_port), timeout=5) as silent:
         assert store(scp.tls_port, pki, pki.client, index=11) == 0x0000
-        assert silent.recv(1) == b""  # dropped after acse_timeout (a timeout here fails)
+        assert silent.recv(1) == b""  # dropped after request_timeout (a timeout here fails)
 
 
 def test_stop_closes_both_listeners(running: list[StorageScp], spool: Spool, pki: Pki) -> None:
