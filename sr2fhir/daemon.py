@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.audit import AuditLog, audit_association, auditing_receive
-from sr2fhir.config import Config, dump_config
+from sr2fhir.config import Config, SinkKind, WorkerMode, dump_config
 from sr2fhir.errors import SpoolError
 from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
@@ -50,7 +50,7 @@ LEASE_CHECK_EVERY = 30.0
 
 def build_sink(config: Config) -> Sink:
     """The configured sink: the outbox folder, or a FHIR server."""
-    if config.delivery.sink == "fhir":
+    if config.delivery.sink is SinkKind.FHIR:
         return build_fhir_sink(config.fhir)
     return OutboxSink(config.outbox_path)
 
@@ -62,7 +62,7 @@ def build_worker(
     converter_factory: ConverterFactory,
     stats: Stats | None = None,
 ) -> Worker:
-    convert = converter_factory(config.mapping.options(config.dicom.max_dataset_bytes))
+    convert = converter_factory(config.mapping_options)
     if config.delivery.validate:
         convert = validating_converter(convert, StructuralValidator())
     sink = build_sink(config)
@@ -100,7 +100,7 @@ def run_worker_process(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     os.nice(config.workers.nice)  # receiving (the durability promise) goes first
-    setup_logging(config.logging.level, config.logging.format)
+    setup_logging(config.logging.level.value, config.logging.format.value)
     spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
     parent = multiprocessing.parent_process()
     stats = worker_stats(config, seat) if seat is not None else None
@@ -148,7 +148,7 @@ class WorkerPool:
         self.spool = spool
         self.converter_factory = converter_factory
         self.recover_sink = recover_sink
-        self._use_processes = config.workers.mode == "process"
+        self._use_processes = config.workers.mode is WorkerMode.PROCESS
         self._mp = multiprocessing.get_context("spawn")
         self.stop_flag: Any = self._mp.Event() if self._use_processes else threading.Event()
         self.slots = [_Slot(i, f"{instance_id}/w{i}.") for i in range(config.workers.count)]

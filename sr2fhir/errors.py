@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class Sr2FhirError(Exception):
     """Base of every error sr2fhir raises on purpose."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One wrong key: which (`section.key`, "" for the file as a whole), where its value came
+    from (the file, `environment variable X`, `command line`, `<defaults>`; "" when several
+    keys disagree), and the line shown, which names the key."""
+
+    key: str
+    source: str
+    text: str
+
+
 class ConfigError(Sr2FhirError):
-    """A configuration file, key or value is wrong; the CLI exits with status 2."""
+    """A configuration file, key or value is wrong; the CLI exits with status 2.
+
+    Holds every problem found (`problems`); the message is the one line of a single problem,
+    or a count followed by one line per problem.
+    """
+
+    def __init__(self, message: str, key: str = "", source: str = "") -> None:
+        self.problems: tuple[ConfigProblem, ...] = (ConfigProblem(key, source, message),)
+        super().__init__(message)
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigProblem]) -> ConfigError:
+        """One error listing `problems` (at least one)."""
+        if len(problems) == 1:
+            only = problems[0]
+            return cls(only.text, only.key, only.source)
+        lines = "".join(f"\n  {problem.text}" for problem in problems)
+        error = cls(f"{len(problems)} problems in the configuration:{lines}")
+        error.problems = tuple(problems)
+        return error
 
 
 class SpoolError(Sr2FhirError):

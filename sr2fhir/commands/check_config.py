@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from sr2fhir.config import add_config_flags, config_from_args, dump_config
+from sr2fhir.config.preflight import preflight
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-config",
-        help="validate the configuration and print it (secrets redacted)",
+        help="validate the configuration (and the files it names) and print it, secrets redacted",
         description="Print the effective configuration: defaults, file, SR2FHIR_* environment.",
     )
     add_config_flags(parser, serve=True)
@@ -18,5 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    print(dump_config(config_from_args(args)), end="")
+    config = config_from_args(args)
+    preflight(config)
+    print(dump_config(config), end="")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sr2fhir.config import load_config
+from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.errors import (
     MappingError,
     PermanentDeliveryError,
@@ -73,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    options = config.mapping.options(config.dicom.max_dataset_bytes)
+    if args.push:
+        preflight_fhir(config)
+    options = config.mapping_options
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
     configure_pydicom_reading()

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from sr2fhir.config import add_config_flags, config_from_args
+from sr2fhir.config.preflight import preflight
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.log import setup_logging
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    setup_logging(config.logging.level, config.logging.format)
+    preflight(config)
+    setup_logging(config.logging.level.value, config.logging.format.value)
     configure_pydicom_reading()
     gateway = Gateway(config)
     tune_garbage_collector()

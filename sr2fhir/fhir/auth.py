@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -27,11 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from sr2fhir.config.schema import Basic, Bearer, FhirConfig, SmartBackend
 from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.fhir.client import request_failure
-
-if TYPE_CHECKING:
-    from sr2fhir.config import FhirConfig
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +140,23 @@ class TokenFile:
     def __init__(self, path: str) -> None:
         self.path = path
 
+    def read(self) -> str:
+        """The token now: OSError when the file cannot be read, ValueError when it is empty."""
+        with open(self.path, encoding="utf-8") as file:
+            token = file.read().strip()
+        if not token:
+            raise ValueError(f"{self.path} is empty")
+        return token
+
     def __call__(self) -> str:
         try:
-            with open(self.path, encoding="utf-8") as file:
-                token = file.read().strip()
+            return self.read()
         except OSError as exc:
             raise TransientDeliveryError(
                 f"fhir.auth_token_file {self.path}: cannot read: {exc.strerror}"
             ) from exc
-        if not token:
-            raise TransientDeliveryError(f"fhir.auth_token_file {self.path} is empty")
-        return token
+        except ValueError:
+            raise TransientDeliveryError(f"fhir.auth_token_file {self.path} is empty") from None
 
 
 class BearerAuth(AuthBase):
@@ -310,40 +314,36 @@ def build_auth(
     new_session: Callable[[], requests.Session],
     timeout: tuple[float, float],
 ) -> AuthBase | None:
-    """The auth object `fhir.auth_kind` asks for (combinations were checked at load time).
+    """The auth object for `config.auth` (the loader checked the keys, preflight the files).
 
     `new_session` makes a session with the FHIR endpoint's TLS settings, for the token
     endpoint and the SMART configuration (smart-backend only).
     """
-    kind = config.auth_kind
-    if kind == "bearer":
-        return BearerAuth(_bearer_source(config))
-    if kind == "basic":
-        return HTTPBasicAuth(str(config.auth_username), str(config.auth_password))
-    if kind == "smart-backend":
+    auth = config.auth
+    if isinstance(auth, Bearer):
+        return BearerAuth(bearer_source(auth))
+    if isinstance(auth, Basic):
+        return HTTPBasicAuth(auth.username, auth.password)
+    if isinstance(auth, SmartBackend):
         try:
-            key = load_signing_key(str(config.smart_key_file))
+            key = load_signing_key(auth.key_file)
         except ValueError as exc:
-            raise ConfigError(f"fhir.smart_key_file: {exc}") from exc
-        client = SmartClient(
-            client_id=str(config.smart_client_id),
-            key=key,
-            scopes=str(config.smart_scopes),
-            key_id=config.smart_key_id,
-            token_url=config.smart_token_url,
-        )
+            raise ConfigError(f"fhir.smart_key_file: {exc}", key="fhir.smart_key_file") from exc
+        client = SmartClient(auth.client_id, key, auth.scopes, auth.key_id, auth.token_url)
         return SmartBackendAuth(client, str(config.base_url), new_session(), timeout)
     return None
 
 
-def _bearer_source(config: FhirConfig) -> Callable[[], str]:
-    if config.auth_token_file:
-        return TokenFile(config.auth_token_file)
-    if config.auth_token_env:
-        token = os.environ.get(config.auth_token_env, "").strip()
+def bearer_source(auth: Bearer) -> Callable[[], str]:
+    """Where each request's token comes from; ConfigError naming the key when the
+    environment variable holding it is not set."""
+    if auth.token_file:
+        return TokenFile(auth.token_file)
+    if auth.token_env:
+        token = os.environ.get(auth.token_env, "").strip()
         if not token:
-            name = config.auth_token_env
-            raise ConfigError(f"fhir.auth_token_env: environment variable {name} is not set")
+            text = f"fhir.auth_token_env: environment variable {auth.token_env} is not set"
+            raise ConfigError(text, key="fhir.auth_token_env")
     else:
-        token = str(config.auth_token)
+        token = str(auth.token)
     return lambda: token

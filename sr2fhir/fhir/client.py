@@ -132,7 +132,8 @@ def tls_context(
         else:
             context = ssl.create_default_context(cafile=bundle)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"fhir.ca_bundle: cannot load {bundle}: {_file_problem(exc)}") from exc
+        text = f"fhir.ca_bundle: cannot load {bundle}: {_file_problem(exc)}"
+        raise ConfigError(text, key="fhir.ca_bundle") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if verify is False:
         context.check_hostname = False
@@ -143,7 +144,8 @@ def tls_context(
         except (OSError, ssl.SSLError) as exc:
             files = client_cert + (f" and fhir.client_key {client_key}" if client_key else "")
             problem = _file_problem(exc)
-            raise ConfigError(f"fhir.client_cert: cannot load {files}: {problem}") from exc
+            text = f"fhir.client_cert: cannot load {files}: {problem}"
+            raise ConfigError(text, key="fhir.client_cert") from exc
     return context
 
 

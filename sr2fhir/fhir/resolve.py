@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sr2fhir.config.schema import UnresolvedReference
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.fhir.client import FhirHttp
 from sr2fhir.fhir.outcome import kept_answer
@@ -23,8 +24,6 @@ from sr2fhir.fhir.outcome import kept_answer
 log = logging.getLogger(__name__)
 
 RESOLVED_TYPES = ("Patient", "ServiceRequest", "ImagingStudy")
-UNRESOLVED_KEEP = "reference"
-UNRESOLVED_FAIL = "fail"
 
 
 @dataclass
@@ -32,7 +31,7 @@ class ReferenceResolver:
     """Looks identifiers up on the server with a TTL cache (hits and misses alike)."""
 
     http: FhirHttp
-    unresolved: str = UNRESOLVED_KEEP
+    unresolved: UnresolvedReference = UnresolvedReference.REFERENCE
     ttl: float = 300.0
     clock: Callable[[], float] = time.monotonic
     _cache: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
@@ -45,7 +44,7 @@ class ReferenceResolver:
             literal = self.lookup(resource_type, reference["identifier"])
             if literal is not None:
                 reference["reference"] = literal
-            elif self.unresolved == UNRESOLVED_FAIL:
+            elif self.unresolved == UnresolvedReference.FAIL:
                 raise PermanentDeliveryError(f"{resource_type.lower()} not found on the server")
 
     def lookup(self, resource_type: str, identifier: dict[str, Any]) -> str | None:

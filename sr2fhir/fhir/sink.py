@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sr2fhir.config import FhirConfig
+from sr2fhir.config import FhirConfig, FhirVersion
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.fhir.auth import build_auth
 from sr2fhir.fhir.client import FhirEndpoint, FhirHttp, configure_tls
@@ -35,7 +35,7 @@ class FhirSink:
         self,
         http: FhirHttp,
         resolver: ReferenceResolver,
-        version: str = "R5",
+        version: FhirVersion = FhirVersion.R5,
         conflict_pause: float = 0.5,
     ) -> None:
         self.http = http
@@ -47,7 +47,7 @@ class FhirSink:
         """Nothing to clean: an interrupted transaction either committed or did not."""
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
-        if self.version == "R4":
+        if self.version is FhirVersion.R4:
             bundle = to_r4(bundle)
         self.resolver.resolve_bundle(bundle)
         try:
@@ -81,7 +81,7 @@ def build_fhir_sink(config: FhirConfig) -> FhirSink:
     if auth is not None and urlsplit(endpoint.base_url).scheme == "http":
         host = urlsplit(endpoint.base_url).hostname
         if host not in LOOPBACK:
-            log.warning("fhir.auth_kind %s over plain http to %s", config.auth_kind, host)
+            log.warning("fhir.auth_kind %s over plain http to %s", config.auth.kind, host)
     http = FhirHttp(endpoint, auth=auth)
     resolver = ReferenceResolver(
         http, unresolved=config.unresolved_reference, ttl=config.lookup_cache_ttl

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sr2fhir.config import Config
+from sr2fhir.config import Config, SinkKind
 from sr2fhir.errors import DeliveryError, Sr2FhirError
 from sr2fhir.spool import Spool
 
@@ -98,7 +98,7 @@ class SinkProbe:
         self._http: Any = None  # one FhirHttp (session, TLS context, auth token) reused
 
     def __call__(self) -> Check:
-        if self.config.delivery.sink != "fhir":
+        if self.config.delivery.sink is not SinkKind.FHIR:
             return self._outbox()
         with self._lock:
             now = self._clock()

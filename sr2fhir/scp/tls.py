@@ -52,7 +52,8 @@ def server_context(config: DicomConfig) -> ssl.SSLContext:
     """The TLS listener's context; a file that does not load is a ConfigError naming its key."""
     cert, key, ca = config.tls_cert, config.tls_key, config.tls_ca
     if cert is None or key is None:
-        raise ConfigError("dicom.tls_port is set: dicom.tls_cert and dicom.tls_key are required")
+        text = "dicom.tls_port is set: dicom.tls_cert and dicom.tls_key are required"
+        raise ConfigError(text, key="dicom.tls_cert" if cert is None else "dicom.tls_key")
     for name, path in (("tls_cert", cert), ("tls_key", key), ("tls_ca", ca)):
         _check_readable(name, path)
     _load_certificates(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), "tls_cert", cert)
@@ -62,8 +63,10 @@ def server_context(config: DicomConfig) -> ssl.SSLContext:
         context.load_cert_chain(cert, key, password=lambda: b"")
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            raise ConfigError(f"dicom.tls_key: {key} does not match dicom.tls_cert {cert}") from exc
-        raise ConfigError(f"dicom.tls_key: {key} is not an unencrypted PEM private key") from exc
+            text = f"dicom.tls_key: {key} does not match dicom.tls_cert {cert}"
+            raise ConfigError(text, key="dicom.tls_key") from exc
+        text = f"dicom.tls_key: {key} is not an unencrypted PEM private key"
+        raise ConfigError(text, key="dicom.tls_key") from exc
     if ca is not None:
         _load_certificates(context, "tls_ca", ca)
         context.verify_mode = (
@@ -88,14 +91,16 @@ def _check_readable(key: str, path: str | None) -> None:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise ConfigError(f"dicom.{key}: cannot read {path}: {exc.strerror or exc}") from exc
+        text = f"dicom.{key}: cannot read {path}: {exc.strerror or exc}"
+        raise ConfigError(text, key=f"dicom.{key}") from exc
 
 
 def _load_certificates(context: ssl.SSLContext, key: str, path: str) -> None:
     try:
         context.load_verify_locations(cafile=path)
     except ssl.SSLError as exc:
-        raise ConfigError(f"dicom.{key}: {path} holds no PEM certificate") from exc
+        text = f"dicom.{key}: {path} holds no PEM certificate"
+        raise ConfigError(text, key=f"dicom.{key}") from exc
 
 
 class TlsHandshake:

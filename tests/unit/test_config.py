@@ -10,10 +10,18 @@ import yaml
 
 from sr2fhir.cli import main
 from sr2fhir.config import AllowedCaller, Config, config_as_dict, load_config
+from sr2fhir.config.preflight import preflight
 from sr2fhir.errors import ConfigError
 from tests.integration.peers import OPENSSL, Pki, make_pki
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sr2fhir.yaml"
+
+
+def load_checked(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """load_config, then the preflight `serve` runs (the files and folders keys name)."""
+    config = load_config(path, env=env)
+    preflight(config)
+    return config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -56,7 +64,7 @@ def test_file_values_are_typed_and_nested(tmp_path: Path) -> None:
         AllowedCaller("CT1"),
         AllowedCaller("PACS", ("10.0.0.0/8",)),
     )
-    assert config.mapping.options().issuer_systems == (("HOSP", "http://h.example/mrn"),)
+    assert config.mapping.issuer_systems == (("HOSP", "http://h.example/mrn"),)
     assert config.workers.backoff_initial == 1.0
 
 
@@ -104,7 +112,7 @@ def test_an_unwritable_data_folder_is_refused(tmp_path: Path) -> None:
     blocker.write_text("")
     path = write(tmp_path, f"spool:\n  data_dir: {blocker / 'data'}\n")
     with pytest.raises(ConfigError, match=r"sr2fhir.yaml: spool.data_dir: .* is not a folder"):
-        load_config(path, env={})
+        load_checked(path, env={})
 
 
 def test_a_bad_environment_value_names_the_variable() -> None:
@@ -210,7 +218,7 @@ def test_header_values_are_redacted_but_their_names_shown(tmp_path: Path) -> Non
 )
 def test_fhir_auth_and_tls_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, f"fhir:\n  {text}\n"), env={})
+        load_checked(write(tmp_path, f"fhir:\n  {text}\n"), env={})
 
 
 def _smart_yaml(key_file: Path, extra: str = "") -> str:
@@ -246,7 +254,7 @@ def test_a_bad_smart_key_is_refused_at_load_time(tmp_path: Path, key: str, messa
     elif key == "encrypted":
         pki.write_key(path, pki.ec_key(), password=b"secret")
     with pytest.raises(ConfigError, match=r"sr2fhir.yaml: fhir.smart_key_file: .*" + message):
-        load_config(write(tmp_path, _smart_yaml(path)), env={})
+        load_checked(write(tmp_path, _smart_yaml(path)), env={})
 
 
 def test_a_smart_backend_config_loads_and_check_config_shows_no_secret(
@@ -257,7 +265,7 @@ def test_a_smart_backend_config_loads_and_check_config_shows_no_secret(
     key = pki.write_key(tmp_path / "client.key", pki.ec_key())
     path = write(tmp_path, _smart_yaml(key, "  smart_token_url: https://ehr.example/token\n"))
     fhir = load_config(path, env={}).fhir
-    assert (fhir.auth_kind, fhir.smart_client_id) == ("smart-backend", "gw-1")
+    assert (fhir.auth.kind, fhir.auth.client_id) == ("smart-backend", "gw-1")
     bad = write(tmp_path, _smart_yaml(key, "  smart_token_url: ftp://ehr.example/token\n"))
     with pytest.raises(ConfigError, match=r"sr2fhir.yaml: fhir.smart_token_url: must be an http"):
         load_config(bad, env={})
@@ -276,9 +284,9 @@ def test_a_client_key_that_does_not_match_the_certificate_is_refused(tmp_path: P
     mine, other = ca.issue("gateway", client=True), ca.issue("other", client=True)
     text = f"fhir:\n  ca_bundle: {ca.pem}\n  client_cert: {mine.cert}\n  client_key: {other.key}\n"
     with pytest.raises(ConfigError, match=r"^fhir.client_cert: cannot load .*gateway.crt and "):
-        load_config(write(tmp_path, text), env={})
+        load_checked(write(tmp_path, text), env={})
     good = f"fhir:\n  ca_bundle: {ca.pem}\n  client_cert: {mine.cert}\n  client_key: {mine.key}\n"
-    assert load_config(write(tmp_path, good), env={}).fhir.client_cert == str(mine.cert)
+    assert load_checked(write(tmp_path, good), env={}).fhir.client_cert == str(mine.cert)
 
 
 # ---------------------------------------------------------------- dicom: the TLS listener
@@ -355,4 +363,4 @@ def test_tls_listener_mistakes_name_the_key(
         stand_ins["ENCRYPTED"] = encrypted
     resolved = {k: stand_ins.get(v, v) if isinstance(v, str) else v for k, v in keys.items()}
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, _dicom_tls_yaml(dicom_pki, **resolved)), env={})
+        load_checked(write(tmp_path, _dicom_tls_yaml(dicom_pki, **resolved)), env={})

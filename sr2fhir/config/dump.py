@@ -1,0 +1,47 @@
+"""The effective configuration as plain data and YAML, secrets redacted (check-config, log)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sr2fhir.config.schema import SECTIONS, AllowedCaller, Choice, Config, key_value, section_keys
+
+REDACTED = "***"
+_PAIRS = tuple[tuple[str, str], ...]  # a mapping key (headers, issuer_systems), kept as pairs
+
+
+def config_as_dict(config: Config, redact: bool = True) -> dict[str, Any]:
+    """The effective config as plain data in the file's shape, secrets replaced by '***'
+    (a secret mapping shows its names, not its values)."""
+    out: dict[str, Any] = {}
+    for name in SECTIONS:
+        section = getattr(config, name)
+        values: dict[str, Any] = {}
+        for key in section_keys(name):
+            value = key_value(section, key)
+            if key.hint == _PAIRS:
+                value = {k: REDACTED if redact and key.secret else v for k, v in value}
+            elif redact and key.secret and value is not None:
+                value = REDACTED
+            values[key.name] = _plain(value)
+        if name == "delivery" and values["outbox_dir"] is None:
+            values["outbox_dir"] = str(config.outbox_path)
+        out[name] = values
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Choice):
+        return value.value
+    if isinstance(value, AllowedCaller):
+        return {"ae_title": value.ae_title, "hosts": list(value.hosts)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def dump_config(config: Config) -> str:
+    """YAML text of the effective config, secrets redacted (for check-config and the log)."""
+    return yaml.safe_dump(config_as_dict(config), sort_keys=False, default_flow_style=False)
