@@ -47,8 +47,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.ingest import group_pids, group_rss_kb, percentile, send, start_ready_gateway
-from sr2fhir.fhir.client import FhirEndpoint, FhirHttp
-from sr2fhir.fhir.resolve import ReferenceResolver, logical_references
+from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp
+from sr2fhir.delivery.fhir.resolve import ReferenceResolver, logical_references
 from sr2fhir.mapping import convert_dataset, read_sr_bytes
 from tests.integration.peers import REPO, stop_process, wait_until, write_reports
 

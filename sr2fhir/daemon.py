@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.audit import AuditLog, audit_association, auditing_receive
-from sr2fhir.config import Config, SinkKind, WorkerMode, dump_config
+from sr2fhir.config import Config, WorkerMode, dump_config
+from sr2fhir.delivery import build_sink
+from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import SpoolError
-from sr2fhir.fhir.sink import build_fhir_sink
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.http import OpsServer, start_ops_server
@@ -32,10 +33,9 @@ from sr2fhir.ops.stats import Stats
 from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.scp import StorageScp
 from sr2fhir.scp.handlers import refusing_larger_than
-from sr2fhir.sinks import OutboxSink, Sink
 from sr2fhir.spool import LargeJobs, Spool, open_spool
 from sr2fhir.validation import StructuralValidator, validating_converter
-from sr2fhir.worker import Converter, RetryPolicy, StopFlag, Worker, make_converter
+from sr2fhir.worker import Converter, StopFlag, Worker, make_converter
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,6 @@ ASSOCIATION_GRACE = 5.0  # seconds running associations get to finish at stop
 WORKER_GRACE = 3.0  # seconds a worker gets to finish its job at stop
 SUPERVISE_EVERY = 1.0
 LEASE_CHECK_EVERY = 30.0
-
-
-def build_sink(config: Config) -> Sink:
-    """The configured sink: the outbox folder, or a FHIR server."""
-    if config.delivery.sink is SinkKind.FHIR:
-        return build_fhir_sink(config.fhir)
-    return OutboxSink(config.outbox_path)
 
 
 def build_worker(
@@ -242,11 +235,7 @@ class Gateway:
         self._supervision_failing = False  # the last tick could not update the job database
         self._short_of_space = False  # below spool.min_free_bytes at the last look
         self.notifier = SystemdNotifier.from_environment()
-        self.ops = GatewayOps(
-            config,
-            lambda: scp_ports(self.scp),
-            lambda: self.pool.alive() if self.pool is not None else (0, config.workers.count),
-        )
+        self.ops: GatewayOps | None = None
         self.http: OpsServer | None = None
 
     def start(self) -> None:
@@ -263,8 +252,14 @@ class Gateway:
         )
         self.spool.recover()
         self._watch_space()
-        sink = build_sink(self.config)
+        sink = build_sink(self.config)  # here: start-up clean-up and the readiness probe
         sink.recover()
+        self.ops = GatewayOps(
+            self.config,
+            lambda: scp_ports(self.scp),
+            lambda: self.pool.alive() if self.pool is not None else (0, self.config.workers.count),
+            sink,
+        )
         self.pool = WorkerPool(
             self.config, self.spool, self.instance_id, self.converter_factory, sink.recover
         )
@@ -309,7 +304,8 @@ class Gateway:
             if lease_check:
                 next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
             self._supervise(lease_check)
-            self.ops.publish()
+            if self.ops is not None:
+                self.ops.publish()
         log.info("stop requested; draining")
         self.stop()
         return 0
@@ -348,6 +344,7 @@ class Gateway:
         deadline = time.monotonic() + ASSOCIATION_GRACE + WORKER_GRACE
         if self.spool is not None:  # the first stop of a started gateway
             self.notifier.stopping("draining")
+        if self.ops is not None:
             self.ops.mark_stopping()  # /readyz answers 503 while draining
         if self.pool is not None:
             self.pool.stop_flag.set()  # workers stop while associations drain
@@ -360,7 +357,9 @@ class Gateway:
         if self.spool is not None:
             self.spool.close()
             self.spool = None
+        if self.ops is not None:
             self.ops.close()
+            self.ops = None
         if self.http is not None:
             self.http.stop()
             self.http = None

@@ -9,26 +9,17 @@ the worker pauses, longer each time up to SPOOL_PAUSE_MAX, until the spool answe
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sr2fhir.audit import AuditLog, AuditValue
-from sr2fhir.config import WorkersConfig
-from sr2fhir.errors import (
-    DeliveryError,
-    MappingError,
-    PermanentDeliveryError,
-    SpoolError,
-    SrParseError,
-    TransientDeliveryError,
-)
+from sr2fhir.delivery import Sink
+from sr2fhir.delivery.retry import RetryPolicy, failure_of
+from sr2fhir.errors import MappingError, SpoolError, SrParseError
 from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
-from sr2fhir.sinks import Sink
 from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
 
 log = logging.getLogger(__name__)
@@ -58,24 +49,6 @@ def make_converter(options: MappingOptions) -> Converter:
         return convert_dataset(read_sr_bytes(data, options.max_dataset_bytes), options)
 
     return convert
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Capped exponential backoff with full jitter; FAILED after `max_attempts` attempts."""
-
-    max_attempts: int = 8
-    initial: float = 2.0
-    cap: float = 300.0
-
-    @classmethod
-    def from_config(cls, config: WorkersConfig) -> RetryPolicy:
-        return cls(config.max_attempts, config.backoff_initial, config.backoff_max)
-
-    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
-        ceiling: float = min(self.cap, self.initial * 2.0 ** max(attempt - 1, 0))
-        jittered = ceiling / 2 + rng() * ceiling / 2
-        return max(jittered, retry_after or 0.0)
 
 
 class Worker:
@@ -182,18 +155,13 @@ class Worker:
     def _deliver(self, job: Job, bundle: dict[str, Any]) -> JobStatus:
         try:
             receipt = self.sink.deliver(bundle, job.instance)
-        except PermanentDeliveryError as exc:
-            kept = json.dumps(exc.outcome) if exc.outcome else exc.answer
-            return self._give_up(job, f"delivery refused: {exc}", kept)
-        except TransientDeliveryError as exc:
-            return self._retry(job, str(exc), exc.retry_after)
-        except (DeliveryError, OSError) as exc:
-            return self._retry(job, f"{type(exc).__name__}: {exc}", None)
         except SpoolError:  # the gateway's own disk (a full outbox): the worker pauses
             raise
-        except Exception as exc:  # a delivery bug must not kill the worker: retry, bounded
-            log.debug("job %d: unexpected delivery error", job.id, exc_info=True)
-            return self._retry(job, f"internal delivery error: {type(exc).__name__}", None)
+        except Exception as exc:  # the retry rules of every delivery (delivery.retry)
+            failure = failure_of(exc)
+            if failure.permanent:
+                return self._give_up(job, failure.reason, failure.kept)
+            return self._retry(job, failure.reason, failure.retry_after)
         self.spool.finish(job)
         self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
         self._audit(job, "delivered", sink=receipt, resources=_resource_urls(bundle))

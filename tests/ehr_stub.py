@@ -10,7 +10,7 @@ One HTTP(S) server, three roles:
   with `upstream`, are forwarded there (a token-checking proxy in front of a real server).
 
 The verification here is written from the specs (RFC 7515/7518/7523, SMART Backend
-Services), independently of sr2fhir.fhir.auth.
+Services), independently of sr2fhir.delivery.fhir.auth.
 """
 
 from __future__ import annotations

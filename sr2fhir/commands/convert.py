@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sr2fhir.config import load_config
+from sr2fhir.config import Config, SinkKind, load_config
 from sr2fhir.config.preflight import preflight_fhir
-from sr2fhir.errors import (
-    MappingError,
-    PermanentDeliveryError,
-    SrParseError,
-    TransientDeliveryError,
-)
-from sr2fhir.fhir.sink import FhirSink, build_fhir_sink
+from sr2fhir.delivery import Sink, build_sink
+from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries
+from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.dataset import ElementSource
 from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
@@ -85,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return _convert_to_stdout(files[0], options, validator)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    pusher = Pusher(build_fhir_sink(config.fhir), str(config.fhir.base_url)) if args.push else None
+    pusher = _pusher(config) if args.push else None
     progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
     rejected = 0
     held: dict[str, Converted] = {}  # kept only to validate them all in one run
@@ -116,6 +113,12 @@ def run(args: argparse.Namespace) -> int:
         pusher.summary(skipped=rejected + len(nonconformant))
     failed = bool(nonconformant) or (pusher is not None and pusher.failed > 0)
     return EXIT_REJECTED if rejected or failed else EXIT_OK
+
+
+def _pusher(config: Config) -> Pusher:
+    sink = build_sink(config, SinkKind.FHIR)
+    policy = RetryPolicy.from_config(config.workers, max_attempts=PUSH_ATTEMPTS)
+    return Pusher(sink, str(config.fhir.base_url), policy)
 
 
 def _files(paths: list[Path]) -> Iterator[Path]:
@@ -203,35 +206,39 @@ def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, A
     return bad
 
 
-class Pusher:
-    """`--push`: deliver each Bundle (a few tries for transient errors), count the outcome."""
+PUSH_ATTEMPTS = 3  # a one-shot backfill: a few tries, not the gateway's workers.max_attempts
 
-    def __init__(self, sink: FhirSink, base_url: str, tries: int = 3, pause: float = 2.0) -> None:
+
+class Pusher:
+    """`--push`: deliver each Bundle under the gateway's retry rules (delivery.retry: the
+    same classification and backoff, PUSH_ATTEMPTS attempts), count the outcome."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        base_url: str,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.sink = sink
         self.base_url = base_url
-        self.tries = tries
-        self.pause = pause
+        self.policy = policy
+        self.sleep = sleep
+        self.rng = rng
         self.sent = self.failed = 0
 
     def push(self, name: str, result: Converted) -> None:
         instance = InstanceInfo("", result.sop_instance_uid, "convert")
-        for attempt in range(1, self.tries + 1):
-            try:
-                self.sink.deliver(result.bundle, instance)
-            except TransientDeliveryError as exc:
-                if attempt < self.tries:
-                    time.sleep(max(self.pause * attempt, exc.retry_after or 0.0))
-                    continue
-                self._fail(name, str(exc))
-            except PermanentDeliveryError as exc:
-                self._fail(name, str(exc))
-            else:
-                self.sent += 1
-            return
-
-    def _fail(self, name: str, reason: str) -> None:
-        self.failed += 1
-        print(f"{name}: not sent: {reason}", file=sys.stderr)
+        try:
+            deliver_with_retries(
+                self.sink, result.bundle, instance, self.policy, self.sleep, self.rng
+            )
+        except GaveUp as exc:
+            self.failed += 1
+            print(f"{name}: not sent: {exc}", file=sys.stderr)
+        else:
+            self.sent += 1
 
     def summary(self, skipped: int) -> None:
         print(

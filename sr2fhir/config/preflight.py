@@ -1,8 +1,8 @@
 """Before the gateway starts (`serve`, and `check-config`): the files and folders the
 configuration names load and are usable now.
 
-It asks their owners -- sr2fhir.scp.tls (the DICOM TLS listener), sr2fhir.fhir.client (the
-FHIR server's TLS context), sr2fhir.fhir.auth (token sources, the SMART key) and
+It asks their owners -- sr2fhir.scp.tls (the DICOM TLS listener), sr2fhir.delivery.fhir.client (the
+FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key) and
 sr2fhir.fsutil (folders) -- and turns what they refuse into one ConfigError naming each
 key. Never run at import or while loading: loading stays pure.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sr2fhir.config.schema import Bearer, Config, SmartBackend
+from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_key
+from sr2fhir.delivery.fhir.client import tls_context
 from sr2fhir.errors import ConfigError, ConfigProblem
-from sr2fhir.fhir.auth import TokenFile, bearer_source, load_signing_key
-from sr2fhir.fhir.client import tls_context
 from sr2fhir.fsutil import folder_problem
 from sr2fhir.scp.tls import server_context
 

@@ -3,27 +3,24 @@
 Four checks: the SCP's port(s) are listening,
 the spool's folder takes a file, has at least spool.min_free_bytes free and its job database
 answers, every worker is alive, and
-the sink can be reached (outbox folder writable, or the FHIR server's /metadata answers 2xx
-within `http.check_timeout`; that answer is reused for a few seconds so probes do not load
-the server).
+the sink can be reached (its own probe: outbox folder writable, or the FHIR server's
+/metadata answers 2xx within `http.check_timeout`; that answer is reused for a few seconds
+so probes do not load the server).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sr2fhir.config import Config, SinkKind
-from sr2fhir.errors import DeliveryError, Sr2FhirError
+from sr2fhir.delivery import Sink
+from sr2fhir.errors import Sr2FhirError
 from sr2fhir.spool import Spool
 
-SINK_CACHE = 5.0  # seconds a FHIR server answer is reused
+SINK_CACHE = 5.0  # seconds a sink's answer is reused
 TCP_LISTEN = "0A"  # st column of /proc/net/tcp
 
 
@@ -87,45 +84,21 @@ def check_workers(alive: int, total: int) -> Check:
 
 
 class SinkProbe:
-    """Can Bundles be delivered? Outbox: the folder is writable. FHIR: GET [base]/metadata."""
+    """Can Bundles be delivered? The sink's own probe (Sink.probe: the outbox folder is
+    writable, the FHIR server's /metadata answers), its answer reused for SINK_CACHE s so
+    that probes do not load a FHIR server."""
 
-    def __init__(self, config: Config, timeout: float, clock: Callable[[], float] = time.monotonic):
-        self.config = config
+    def __init__(self, sink: Sink, timeout: float, clock: Callable[[], float] = time.monotonic):
+        self.sink = sink
         self.timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, Check] | None = None
-        self._http: Any = None  # one FhirHttp (session, TLS context, auth token) reused
 
     def __call__(self) -> Check:
-        if self.config.delivery.sink is not SinkKind.FHIR:
-            return self._outbox()
         with self._lock:
             now = self._clock()
             if self._cached is None or now - self._cached[0] > SINK_CACHE:
-                self._cached = (now, self._fhir())
+                answer = self.sink.probe(self.timeout)
+                self._cached = (now, Check("sink", answer.ok, answer.detail))
             return self._cached[1]
-
-    def _outbox(self) -> Check:
-        folder = self.config.outbox_path
-        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
-            return Check("sink", True, "outbox folder writable")
-        return Check("sink", False, f"outbox folder {folder} is missing or not writable")
-
-    def _fhir(self) -> Check:
-        from sr2fhir.fhir.sink import build_fhir_sink  # requests only when the sink is fhir
-
-        if self._http is None:
-            fhir = dataclasses.replace(
-                self.config.fhir,
-                connect_timeout=min(self.config.fhir.connect_timeout, self.timeout),
-                read_timeout=self.timeout,
-            )
-            self._http = build_fhir_sink(fhir).http
-        try:
-            response = self._http.request("GET", "metadata")
-        except (DeliveryError, OSError) as exc:
-            return Check("sink", False, f"FHIR server unreachable: {exc}")
-        if 200 <= response.status_code < 300:
-            return Check("sink", True, f"FHIR server answers ({response.status_code})")
-        return Check("sink", False, f"FHIR server answers HTTP {response.status_code}")

@@ -17,10 +17,10 @@ from typing import Any
 
 from pynetdicom import evt
 
+from sr2fhir.delivery import Sink
 from sr2fhir.errors import SpoolError
 from sr2fhir.ops.stats import Stats
 from sr2fhir.scp.handlers import Receive
-from sr2fhir.sinks import Sink
 from sr2fhir.spool import InstanceInfo, Job, Spool
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.config import Config
+from sr2fhir.delivery import Sink
 from sr2fhir.errors import Sr2FhirError
 from sr2fhir.ops import health, prometheus, recorders
 from sr2fhir.ops.health import Check
@@ -62,7 +63,9 @@ class GatewayOps:
         config: Config,
         scp_ports: Callable[[], list[int]],
         workers: Callable[[], tuple[int, int]],
+        sink: Sink,
     ) -> None:
+        """`sink`: the gateway's own sink (built by delivery.build_sink), probed for /readyz."""
         self.config = config
         self.folder = stats_dir(config.spool.path)
         self.scp_stats = Stats(self.folder / f"{SCP_STATS}.json")
@@ -71,7 +74,7 @@ class GatewayOps:
         self._stopping = threading.Event()
         self._spool: Spool | None = None
         self._spool_lock = threading.Lock()
-        self._sink = health.SinkProbe(config, config.http.check_timeout)
+        self._sink = health.SinkProbe(sink, config.http.check_timeout)
         self._next_sample = 0.0
 
     # ------------------------------------------------------------ OpsSource

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sr2fhir.fhir.resolve import logical_references
+from sr2fhir.delivery.fhir.resolve import logical_references
 from sr2fhir.mapping import bundle_to_json, convert_dataset
 from tests.unit.mapping.test_rules import ALL_GOOD
 

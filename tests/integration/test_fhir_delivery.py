@@ -15,7 +15,7 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.config import load_config
-from sr2fhir.fhir.sink import build_fhir_sink
+from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
 from sr2fhir.worker import Worker, make_converter

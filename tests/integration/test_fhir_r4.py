@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from sr2fhir.config import load_config
-from sr2fhir.fhir.sink import build_fhir_sink
+from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.mapping.r4 import XVER_BODY_STRUCTURE
 from sr2fhir.spool import InstanceInfo

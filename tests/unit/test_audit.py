@@ -7,8 +7,8 @@ from pathlib import Path
 
 import tests.srfactory as factory
 from sr2fhir.audit import AuditLog
+from sr2fhir.delivery import OutboxSink
 from sr2fhir.mapping import MappingOptions
-from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, open_spool
 from sr2fhir.worker import Worker, make_converter
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from sr2fhir.daemon import Gateway
+from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
-from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, local_files
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
@@ -172,7 +172,7 @@ def test_a_full_outbox_is_a_disk_full_error(
         raise ENOSPC
 
     sink = OutboxSink(tmp_path / "outbox")
-    monkeypatch.setattr("sr2fhir.sinks.outbox.write_durably", no_room)
+    monkeypatch.setattr("sr2fhir.delivery.outbox.write_durably", no_room)
     with pytest.raises(DiskFullError, match=r"outbox .* full: No space left on device"):
         sink.deliver({"resourceType": "Bundle"}, InstanceInfo("1.2", "1.2.3", "AE"))
 

@@ -15,6 +15,7 @@ import pytest
 
 from sr2fhir.config import Config, load_config
 from sr2fhir.daemon import Gateway
+from sr2fhir.delivery import build_sink
 from sr2fhir.ops.http import OpsServer, start_ops_server
 from sr2fhir.ops.service import GatewayOps
 from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
@@ -133,7 +134,9 @@ def test_a_caller_outside_the_allow_list_is_counted_as_a_rejected_association(
 
 def test_readyz_answers_503_naming_each_failed_check(tmp_path: Path) -> None:
     config = gateway_config(tmp_path, **{"delivery.outbox_dir": str(tmp_path / "gone")})
-    ops = GatewayOps(config, scp_ports=lambda: [], workers=lambda: (1, 2))
+    sink = build_sink(config)
+    (tmp_path / "gone").rmdir()  # gone after the gateway started
+    ops = GatewayOps(config, scp_ports=lambda: [], workers=lambda: (1, 2), sink=sink)
     server = OpsServer("127.0.0.1", 0, ops)
     server.start()
     try:
@@ -181,7 +184,7 @@ def test_a_taken_port_leaves_the_endpoint_off_and_says_so(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         config = gateway_config(tmp_path, **{"http.port": taken.getsockname()[1]})
-        ops = GatewayOps(config, scp_ports=lambda: [], workers=lambda: (0, 0))
+        ops = GatewayOps(config, lambda: [], lambda: (0, 0), sink=build_sink(config))
         assert start_ops_server(config.http, ops) is None
     assert "operations endpoint NOT started" in caplog.text
     disabled = gateway_config(tmp_path, **{"http.enabled": False})

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from sr2fhir.config import load_config
+from sr2fhir.config import Config, load_config
+from sr2fhir.delivery import OutboxSink, build_sink
 from sr2fhir.errors import SpoolError
 from sr2fhir.ops import prometheus, recorders
 from sr2fhir.ops.health import SinkProbe, check_listening, listening_ports
 from sr2fhir.ops.queue_view import FolderSize, QueueView
 from sr2fhir.ops.stats import MAX_LABEL_SETS, OTHER, Histogram, Snapshot, Stats, read_stats
-from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, JobStatus
 from tests.integration.peers import wait_until
 
@@ -133,14 +133,18 @@ def fhir_server() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def fhir_probe(tmp_path: Path, port: int, clock: Any = None) -> SinkProbe:
+def fhir_config(tmp_path: Path, port: int) -> Config:
     overrides = {
         "spool.data_dir": str(tmp_path / "data"),
         "delivery.sink": "fhir",
         "fhir.base_url": f"http://127.0.0.1:{port}/fhir",
     }
-    config = load_config(env={}, overrides=overrides)
-    return SinkProbe(config, timeout=2.0, **({"clock": clock} if clock else {}))
+    return load_config(env={}, overrides=overrides)
+
+
+def fhir_probe(tmp_path: Path, port: int, clock: Any = None) -> SinkProbe:
+    sink = build_sink(fhir_config(tmp_path, port))
+    return SinkProbe(sink, timeout=2.0, **({"clock": clock} if clock else {}))
 
 
 def test_the_sink_check_asks_the_fhir_server_and_reuses_the_answer_briefly(
@@ -167,9 +171,9 @@ def test_an_unreachable_fhir_server_fails_the_sink_check(tmp_path: Path) -> None
 def test_fhir_response_codes_are_counted_through_the_sinks_session(
     tmp_path: Path, fhir_server: ThreadingHTTPServer
 ) -> None:
-    from sr2fhir.fhir.sink import build_fhir_sink
+    from sr2fhir.delivery.fhir.sink import build_fhir_sink
 
-    config = fhir_probe(tmp_path, fhir_server.server_address[1]).config
+    config = fhir_config(tmp_path, fhir_server.server_address[1])
     sink = build_fhir_sink(config.fhir)
     stats = Stats()
     assert recorders.observe_fhir_responses(sink, stats)

@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 
+from sr2fhir.delivery import OutboxSink
+from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import (
     MappingError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from sr2fhir.mapping import MappingOptions
-from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
-from sr2fhir.worker import RetryPolicy, Worker, make_converter
+from sr2fhir.worker import Worker, make_converter
 from tests import srfactory
 
 SR = srfactory.SOP_CLASSES["comprehensive"]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from sr2fhir.cli import main
+from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.sinks import OutboxSink
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
 from tests import srfactory
 from tests.adversarial.reports import first_num
@@ -203,7 +203,7 @@ def test_temp_files_name_their_writer(tmp_path: Path, monkeypatch: pytest.Monkey
     def record(tmp: Path, final: Path, data: bytes) -> None:
         written.append(tmp.name)
 
-    monkeypatch.setattr("sr2fhir.sinks.outbox.write_durably", record)
+    monkeypatch.setattr("sr2fhir.delivery.outbox.write_durably", record)
     bundle = json.loads(json.dumps({"resourceType": "Bundle", "entry": []}))
     OutboxSink(tmp_path).deliver(bundle, InstanceInfo(SR, "1.2.3", "X"))
     [name] = written

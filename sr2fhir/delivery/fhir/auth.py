@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from sr2fhir.config.schema import Basic, Bearer, FhirConfig, SmartBackend
+from sr2fhir.delivery.fhir.client import request_failure
 from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from sr2fhir.fhir.client import request_failure
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """HTTP to one FHIR server through fhirclient's server connection (one requests session).
 
 Every request of the gateway goes through `FhirHttp.request`, so authentication, TLS and
-extra headers are set in one place: the session carries the auth object (sr2fhir.fhir.auth)
+extra headers are set in one place: the session carries the auth object (sr2fhir.delivery.fhir.auth)
 and, for https, one ssl context (TLS 1.2 or newer, the CA trust, the client certificate).
 """
 
@@ -19,8 +19,8 @@ from fhirclient.server import FHIRServer
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from sr2fhir.delivery.fhir.outcome import parse_answer, raise_for_status
 from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from sr2fhir.fhir.outcome import parse_answer, raise_for_status
 
 FHIR_JSON = "application/fhir+json"
 
@@ -62,9 +62,14 @@ class FhirHttp:
         self.session.headers.update({"Accept": FHIR_JSON, **dict(endpoint.headers)})
 
     def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
-        """One request; network failures become TransientDeliveryError."""
+        """One request (within the endpoint's timeouts unless `timeout` (connect, read) is
+        given); network failures become TransientDeliveryError."""
         url = f"{self.base}/{path}" if path else self.base
         data = None if body is None else encode_json(body)
         headers = {"Content-Type": FHIR_JSON} if data is not None else {}
@@ -74,7 +79,7 @@ class FhirHttp:
                 url,
                 data=data,
                 headers=headers,
-                timeout=self.endpoint.timeout,
+                timeout=timeout or self.endpoint.timeout,
             )
         except requests.RequestException as exc:
             why = request_failure(exc, self.host)

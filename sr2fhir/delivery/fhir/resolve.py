@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sr2fhir.config.schema import UnresolvedReference
+from sr2fhir.delivery.fhir.client import FhirHttp
+from sr2fhir.delivery.fhir.outcome import kept_answer
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.client import FhirHttp
-from sr2fhir.fhir.outcome import kept_answer
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from sr2fhir.delivery.sink import SinkCheck
 from sr2fhir.errors import DiskFullError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.mapping import bundle_to_json
 from sr2fhir.spool import InstanceInfo
@@ -24,17 +25,6 @@ from sr2fhir.uids import is_valid_uid
 
 # `.<name>.<pid of the writer>.<8 hex>.tmp`: a dead worker's own temp files can be found.
 _TEMP_WRITER = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
-
-
-class Sink(Protocol):
-    """Delivers one Bundle; raises TransientDeliveryError or PermanentDeliveryError (or
-    DiskFullError: no room to write it locally, which is not the report's fault)."""
-
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str: ...
-
-    def recover(self, pid: int | None = None) -> None:
-        """Clean up interrupted deliveries: all of them once at gateway start, before any
-        worker runs (pid None); those of one worker process that died (its pid)."""
 
 
 class OutboxSink:
@@ -69,3 +59,9 @@ class OutboxSink:
                 raise DiskFullError(f"outbox {self.folder} full: {exc.strerror}") from exc
             raise TransientDeliveryError(f"cannot write {name}: {exc.strerror or exc}") from exc
         return name
+
+    def probe(self, timeout: float) -> SinkCheck:
+        """The folder is there and writable (`timeout`: a local check takes none)."""
+        if self.folder.is_dir() and os.access(self.folder, os.W_OK | os.X_OK):
+            return SinkCheck(True, "outbox folder writable")
+        return SinkCheck(False, f"outbox folder {self.folder} is missing or not writable")

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 import requests
 
 from sr2fhir.config import FhirConfig, FhirVersion
-from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.auth import build_auth
-from sr2fhir.fhir.client import FhirEndpoint, FhirHttp, configure_tls
-from sr2fhir.fhir.outcome import CONFLICT_STATUS, check_transaction_response
-from sr2fhir.fhir.resolve import ReferenceResolver
+from sr2fhir.delivery.fhir.auth import build_auth
+from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp, configure_tls
+from sr2fhir.delivery.fhir.outcome import CONFLICT_STATUS, check_transaction_response
+from sr2fhir.delivery.fhir.resolve import ReferenceResolver
+from sr2fhir.delivery.sink import SinkCheck
+from sr2fhir.errors import DeliveryError, PermanentDeliveryError
 from sr2fhir.mapping.r4 import to_r4
 from sr2fhir.spool import InstanceInfo
 
@@ -45,6 +46,17 @@ class FhirSink:
 
     def recover(self, pid: int | None = None) -> None:
         """Nothing to clean: an interrupted transaction either committed or did not."""
+
+    def probe(self, timeout: float) -> SinkCheck:
+        """GET [base]/metadata answers 2xx within `timeout` seconds."""
+        connect = min(self.http.endpoint.connect_timeout, timeout)
+        try:
+            response = self.http.request("GET", "metadata", timeout=(connect, timeout))
+        except (DeliveryError, OSError) as exc:
+            return SinkCheck(False, f"FHIR server unreachable: {exc}")
+        if 200 <= response.status_code < 300:
+            return SinkCheck(True, f"FHIR server answers ({response.status_code})")
+        return SinkCheck(False, f"FHIR server answers HTTP {response.status_code}")
 
     def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
         if self.version is FhirVersion.R4:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import tests.srfactory as factory
+from sr2fhir.delivery.fhir.resolve import ReferenceResolver
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.resolve import ReferenceResolver
 from sr2fhir.mapping import convert_dataset
 
 

@@ -19,8 +19,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sr2fhir.config import FhirConfig, load_config
-from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
-from sr2fhir.fhir.auth import (
+from sr2fhir.delivery.fhir.auth import (
     ASSERTION_LIFETIME,
     SigningKey,
     SmartBackendAuth,
@@ -28,8 +27,9 @@ from sr2fhir.fhir.auth import (
     client_assertion,
     load_signing_key,
 )
-from sr2fhir.fhir.client import FhirEndpoint, FhirHttp
-from sr2fhir.fhir.sink import build_fhir_sink
+from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp
+from sr2fhir.delivery.fhir.sink import build_fhir_sink
+from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
 from tests import pki
 from tests.ehr_stub import StubEhr
 

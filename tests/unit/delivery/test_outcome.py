@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
-from sr2fhir.fhir.outcome import (
+from sr2fhir.delivery.fhir.outcome import (
     check_transaction_response,
     raise_for_status,
     retry_after_seconds,
 )
+from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
 
 OUTCOME = json.dumps(
     {

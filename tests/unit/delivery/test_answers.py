@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import load_config
-from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.fhir.outcome import (
+from sr2fhir.delivery.fhir.outcome import (
     ANSWER_KEPT,
     check_transaction_response,
     outcome_summary,
     parse_answer,
     raise_for_status,
 )
-from sr2fhir.fhir.resolve import matching_ids
-from sr2fhir.fhir.sink import build_fhir_sink
+from sr2fhir.delivery.fhir.resolve import matching_ids
+from sr2fhir.delivery.fhir.sink import build_fhir_sink
+from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.spool import InstanceInfo
 from tests import srfactory

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import FhirConfig, load_config
+from sr2fhir.delivery.fhir.client import tls_context
+from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.errors import TransientDeliveryError
-from sr2fhir.fhir.client import tls_context
-from sr2fhir.fhir.sink import build_fhir_sink
 from tests.ehr_stub import StubEhr
 from tests.pki import Issued, TestCa
 

@@ -1,0 +1,100 @@
+"""The retry rules of every delivery: which failures are worth another attempt, and when.
+
+Network errors, 408, 429 and 5xx (TransientDeliveryError), other delivery and I/O errors,
+and unexpected errors (a bug must not stop the queue; bounded by the attempts) are retried
+after a capped exponential backoff with full jitter, never sooner than the server's
+Retry-After; a PermanentDeliveryError (other 4xx, an answer that makes no sense) is final.
+The gateway's workers schedule the next attempt in the spool; `convert --push` waits for
+it in place (deliver_with_retries).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sr2fhir.config import WorkersConfig
+from sr2fhir.delivery.sink import Sink
+from sr2fhir.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from sr2fhir.spool import InstanceInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter; give up after `max_attempts` attempts."""
+
+    max_attempts: int = 8
+    initial: float = 2.0
+    cap: float = 300.0
+
+    @classmethod
+    def from_config(cls, config: WorkersConfig, max_attempts: int | None = None) -> RetryPolicy:
+        attempts = config.max_attempts if max_attempts is None else max_attempts
+        return cls(attempts, config.backoff_initial, config.backoff_max)
+
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        ceiling: float = min(self.cap, self.initial * 2.0 ** max(attempt - 1, 0))
+        jittered = ceiling / 2 + rng() * ceiling / 2
+        return max(jittered, retry_after or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one delivery attempt failed, and whether another could succeed."""
+
+    reason: str
+    permanent: bool = False
+    retry_after: float | None = None
+    kept: str | None = None  # a refusal's OperationOutcome (JSON), else the start of the answer
+
+
+def failure_of(exc: Exception) -> Failure:
+    """The retry rule for what `Sink.deliver` raised."""
+    if isinstance(exc, PermanentDeliveryError):
+        kept = json.dumps(exc.outcome) if exc.outcome else exc.answer
+        return Failure(f"delivery refused: {exc}", permanent=True, kept=kept)
+    if isinstance(exc, TransientDeliveryError):
+        return Failure(str(exc), retry_after=exc.retry_after)
+    if isinstance(exc, DeliveryError | OSError):
+        return Failure(f"{type(exc).__name__}: {exc}")
+    # A bug must not stop the queue: retried, bounded. The message may quote data: the
+    # traceback only at DEBUG, never by default.
+    log.debug("unexpected delivery error", exc_info=exc)
+    return Failure(f"internal delivery error: {type(exc).__name__}")
+
+
+class GaveUp(Exception):
+    """deliver_with_retries: the last attempt's failure (permanent, or out of attempts)."""
+
+    def __init__(self, failure: Failure, attempts: int) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+        self.attempts = attempts
+
+
+def deliver_with_retries(
+    sink: Sink,
+    bundle: dict[str, Any],
+    instance: InstanceInfo,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> str:
+    """Deliver, waiting between attempts as `policy` says; the receipt, or GaveUp."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return sink.deliver(bundle, instance)
+        except Exception as exc:  # classified: see failure_of
+            failure = failure_of(exc)
+            if failure.permanent or attempt >= policy.max_attempts:
+                raise GaveUp(failure, attempt) from exc
+            sleep(policy.delay(attempt, failure.retry_after, rng))

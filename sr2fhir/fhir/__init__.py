@@ -1,1 +1,0 @@
-"""Delivery to a FHIR server: HTTP client, reference resolution, retry classification."""
