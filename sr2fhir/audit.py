@@ -14,13 +14,10 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from sr2fhir.spool import InstanceInfo
+from sr2fhir.events import Event, EventValue, GatewayEvent
 
 log = logging.getLogger(__name__)
-
-AuditValue = str | int | float | list[str] | None
 
 
 class AuditLog:
@@ -34,7 +31,7 @@ class AuditLog:
     def path_for(self, when: float) -> Path:
         return self.folder / f"audit-{time.strftime('%Y-%m-%d', time.gmtime(when))}.jsonl"
 
-    def record(self, event: str, **fields: AuditValue) -> None:
+    def record(self, event: str, **fields: EventValue) -> None:
         now = self.clock()
         stamp = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
@@ -47,40 +44,37 @@ class AuditLog:
             os.close(fd)
 
 
-def audit_association(audit: AuditLog) -> Callable[[str, Any], None]:
-    """A listener for association results: calling/called AE titles and the peer address."""
+_WHO = ("calling_ae", "called_ae", "peer")
+_JOB = ("job_id", "sop_instance_uid", "calling_ae")
+AUDITED: dict[GatewayEvent, tuple[str, tuple[str, ...]]] = {
+    # event kind -> (the audit event's name, the fields it records, in this order)
+    GatewayEvent.ASSOCIATION_ACCEPTED: ("association-accepted", _WHO),
+    GatewayEvent.ASSOCIATION_REJECTED: ("association-rejected", _WHO),
+    GatewayEvent.INSTANCE_STORED: (
+        "instance-received",
+        ("job_id", "sop_instance_uid", "sop_class_uid", "calling_ae"),
+    ),
+    GatewayEvent.JOB_DELIVERED: ("delivered", (*_JOB, "sink", "resources")),
+    GatewayEvent.JOB_FAILED: ("failed", (*_JOB, "reason")),
+    GatewayEvent.JOB_REJECTED: ("failed", (*_JOB, "reason")),
+}
 
-    def record(result: str, info: Any) -> None:
+
+class AuditTrail:
+    """The event listener that keeps the audit trail: associations, stored instances,
+    deliveries and failures, with the fields AUDITED names (nothing else an event carries)."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    def __call__(self, event: Event) -> None:
+        entry = AUDITED.get(event.kind)
+        if entry is None:
+            return
+        name, fields = entry
         try:
-            audit.record(
-                f"association-{result}",
-                calling_ae=info.calling_ae,
-                called_ae=info.called_ae,
-                peer=info.peer,
-            )
-        except OSError as exc:
-            log.error("audit trail not written: %s", exc.strerror or exc)
-
-    return record
-
-
-def auditing_receive(
-    receive: Callable[[bytes, InstanceInfo], int], audit: AuditLog
-) -> Callable[[bytes, InstanceInfo], int]:
-    """The spool's receive, recording each stored instance once it is durable."""
-
-    def audited(data: bytes, info: InstanceInfo) -> int:
-        job_id = receive(data, info)
-        try:
-            audit.record(
-                "instance-received",
-                job_id=job_id,
-                sop_instance_uid=info.sop_instance_uid,
-                sop_class_uid=info.sop_class_uid,
-                calling_ae=info.calling_ae,
-            )
-        except OSError as exc:  # stored already: the C-STORE still succeeds
-            log.error("job %d: audit trail not written: %s", job_id, exc.strerror or exc)
-        return job_id
-
-    return audited
+            self.audit.record(name, **{f: event.fields.get(f) for f in fields})
+        except OSError as exc:  # what happened is recorded elsewhere already; say so loudly
+            job = event.fields.get("job_id")
+            where = f"job {job}: " if job is not None else ""
+            log.error("%saudit trail not written: %s", where, exc.strerror or exc)

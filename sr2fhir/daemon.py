@@ -18,16 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sr2fhir.audit import AuditLog, audit_association, auditing_receive
+from sr2fhir.audit import AuditLog, AuditTrail
 from sr2fhir.config import Config, WorkerMode, dump_config
 from sr2fhir.delivery import build_sink
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import SpoolError
+from sr2fhir.events import EventBus
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.http import OpsServer, start_ops_server
+from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.notify import SystemdNotifier
-from sr2fhir.ops.recorders import counting_receive, instrument_scp, observe_worker
 from sr2fhir.ops.service import GatewayOps, scp_ports, worker_stats
 from sr2fhir.ops.stats import Stats
 from sr2fhir.runtime import tune_garbage_collector
@@ -48,6 +49,17 @@ SUPERVISE_EVERY = 1.0
 LEASE_CHECK_EVERY = 30.0
 
 
+def build_events(config: Config, stats: Stats | None) -> EventBus:
+    """The listeners of one process: its metrics (when it has a counters file) and the
+    audit trail (when enabled)."""
+    bus = EventBus()
+    if stats is not None:
+        bus.subscribe(MetricsRecorder(stats))
+    if config.audit.enabled:
+        bus.subscribe(AuditTrail(AuditLog(config.audit_path)))
+    return bus
+
+
 def build_worker(
     config: Config,
     spool: Spool,
@@ -58,22 +70,16 @@ def build_worker(
     convert = converter_factory(config.mapping_options)
     if config.delivery.validate:
         convert = validating_converter(convert, StructuralValidator())
-    sink = build_sink(config)
-    if stats is not None:  # delivery latency and FHIR response codes for /metrics
-        spool = observe_worker(spool, sink, stats)
+    events = build_events(config, stats)
     return Worker(
         spool,
         convert,
-        sink,
+        build_sink(config, events=events),
         worker_id,
         RetryPolicy.from_config(config.workers),
-        audit=build_audit(config),
+        events=events,
         large_jobs=LargeJobs(config.workers.large_job_bytes, config.workers.large_job_workers),
     )
-
-
-def build_audit(config: Config) -> AuditLog | None:
-    return AuditLog(config.audit_path) if config.audit.enabled else None
 
 
 def run_worker_process(
@@ -264,14 +270,9 @@ class Gateway:
             self.config, self.spool, self.instance_id, self.converter_factory, sink.recover
         )
         self.pool.start()
-        receive = counting_receive(self.spool.receive, self.ops.scp_stats)
-        audit = build_audit(self.config)
-        listeners = [audit_association(audit)] if audit is not None else []
-        if audit is not None:
-            receive = auditing_receive(receive, audit)
-        receive = refusing_larger_than(self.config.dicom.max_dataset_bytes, receive)
-        self.scp = StorageScp(self.config.dicom, receive)
-        instrument_scp(self.scp, self.ops.scp_stats, listeners)
+        receive = refusing_larger_than(self.config.dicom.max_dataset_bytes, self.spool.receive)
+        events = build_events(self.config, self.ops.scp_stats)
+        self.scp = StorageScp(self.config.dicom, receive, events)
         try:
             self.scp.start()
         except OSError:

@@ -14,10 +14,10 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sr2fhir.audit import AuditLog, AuditValue
 from sr2fhir.delivery import Sink
 from sr2fhir.delivery.retry import RetryPolicy, failure_of
 from sr2fhir.errors import MappingError, SpoolError, SrParseError
+from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
 from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
 from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
@@ -62,7 +62,7 @@ class Worker:
         worker_id: str,
         policy: RetryPolicy | None = None,
         rng: Callable[[], float] = random.random,
-        audit: AuditLog | None = None,
+        events: Emitter = SILENT,
         large_jobs: LargeJobs | None = None,
     ) -> None:
         self.spool = spool
@@ -71,7 +71,7 @@ class Worker:
         self.worker_id = worker_id
         self.policy = policy or RetryPolicy()
         self._rng = rng
-        self.audit = audit
+        self.events = events  # JOB_* events: the audit trail and the metrics listen
         self._held: Job | None = None  # claimed, then stranded by a spool failure
         self.large_jobs = large_jobs
 
@@ -164,34 +164,36 @@ class Worker:
             return self._retry(job, failure.reason, failure.retry_after)
         self.spool.finish(job)
         self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
-        self._audit(job, "delivered", sink=receipt, resources=_resource_urls(bundle))
+        resources = _resource_urls(bundle)
+        self._emit(
+            GatewayEvent.JOB_DELIVERED,
+            job,
+            sink=receipt,
+            resources=resources,
+            received_at=job.received_at,
+        )
         return JobStatus.DONE
 
     def _reject(self, job: Job, reason: str) -> JobStatus:
         self.spool.reject(job, reason)
         self._log_state(job, JobStatus.FAILED, f"rejected, quarantined: {reason}", logging.WARNING)
-        self._audit(job, "failed", reason=reason)
+        self._emit(GatewayEvent.JOB_REJECTED, job, reason=reason)
         return JobStatus.FAILED
 
     def _give_up(self, job: Job, reason: str, outcome: str | None = None) -> JobStatus:
         self.spool.give_up(job, short_error(reason), outcome)
         self._log_state(job, JobStatus.FAILED, reason, logging.WARNING)
-        self._audit(job, "failed", reason=short_error(reason))
+        self._emit(GatewayEvent.JOB_FAILED, job, reason=short_error(reason))
         return JobStatus.FAILED
 
-    def _audit(self, job: Job, event: str, **fields: AuditValue) -> None:
-        if self.audit is None:
-            return
-        try:
-            self.audit.record(
-                event,
-                job_id=job.id,
-                sop_instance_uid=job.sop_instance_uid,
-                calling_ae=job.instance.calling_ae,
-                **fields,
-            )
-        except OSError as exc:  # the job's state is already recorded; say so loudly
-            log.error("job %d: audit trail not written: %s", job.id, exc.strerror or exc)
+    def _emit(self, kind: GatewayEvent, job: Job, **fields: EventValue) -> None:
+        self.events.emit(
+            kind,
+            job_id=job.id,
+            sop_instance_uid=job.sop_instance_uid,
+            calling_ae=job.instance.calling_ae,
+            **fields,
+        )
 
     def _retry(self, job: Job, reason: str, retry_after: float | None) -> JobStatus:
         if job.attempts >= self.policy.max_attempts:
@@ -203,6 +205,13 @@ class Worker:
         else:
             detail = f"attempt {job.attempts} failed, retry in {delay:.1f}s: {reason}"
             self._log_state(job, JobStatus.READY, detail, logging.WARNING)
+            self._emit(
+                GatewayEvent.JOB_RETRY_SCHEDULED,
+                job,
+                attempt=job.attempts,
+                delay=delay,
+                reason=short_error(reason),
+            )
         return updated.status
 
     def _log_state(

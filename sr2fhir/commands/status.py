@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sr2fhir.config import Config, add_config_flags, config_from_args
-from sr2fhir.ops import recorders
+from sr2fhir.ops import metrics
 from sr2fhir.ops.probe import LOOPBACK, fetch
 from sr2fhir.ops.queue_view import QueueView, read_queue
 from sr2fhir.ops.service import HISTORY_EVERY, SCP_STATS, read_history, worker_stats_name
@@ -83,11 +83,11 @@ def gather(config: Config, now: float | None = None) -> dict[str, Any]:
         "queue": {state.value: count for state, count in queue.counts.items()},
         "deliveries": queue.outcomes,
         "rates_per_minute": {label: _rates(history, span) for span, label in WINDOWS},
-        "latency_seconds": _latency(workers.histograms.get(recorders.LATENCY, Histogram())),
+        "latency_seconds": _latency(workers.histograms.get(metrics.LATENCY, Histogram())),
         "spool": {name: {"files": s.files, "bytes": s.bytes} for name, s in queue.spool.items()},
         "dicom": _dicom(scp),
         "fhir_responses": {
-            " ".join(k): v for k, v in workers.counter(recorders.FHIR_RESPONSES).items()
+            " ".join(k): v for k, v in workers.counter(metrics.FHIR_RESPONSES).items()
         },
         "last_errors": _errors(queue),
     }
@@ -138,13 +138,13 @@ def _latency(hist: Histogram) -> dict[str, Any]:
 
 
 def _dicom(scp: Snapshot) -> dict[str, Any]:
-    received = scp.counter(recorders.RECEIVED)
+    received = scp.counter(metrics.RECEIVED)
     by_ae: dict[str, float] = {}
     for (_, calling_ae, result), value in received.items():
         if result == "stored":
             by_ae[calling_ae] = by_ae.get(calling_ae, 0) + value
     return {
-        "associations": {labels[0]: v for labels, v in scp.counter(recorders.ASSOCIATIONS).items()},
+        "associations": {labels[0]: v for labels, v in scp.counter(metrics.ASSOCIATIONS).items()},
         "stored": sum(v for k, v in received.items() if k[-1] == "stored"),
         "refused": sum(v for k, v in received.items() if k[-1] == "refused"),
         "stored_by_calling_ae": by_ae,

@@ -10,13 +10,15 @@ from sr2fhir.config import Config, SinkKind
 from sr2fhir.delivery.fhir.sink import FhirSink, build_fhir_sink
 from sr2fhir.delivery.outbox import OutboxSink
 from sr2fhir.delivery.sink import Sink, SinkCheck
+from sr2fhir.events import SILENT, Emitter
 
 __all__ = ["FhirSink", "OutboxSink", "Sink", "SinkCheck", "SinkKind", "build_sink"]
 
 
-def build_sink(config: Config, kind: SinkKind | None = None) -> Sink:
+def build_sink(config: Config, kind: SinkKind | None = None, events: Emitter = SILENT) -> Sink:
     """The sink `delivery.sink` (or `kind`: `convert --push` always sends to the FHIR
-    server) names: the outbox folder, or the FHIR server of the `fhir` section."""
+    server) names: the outbox folder, or the FHIR server of the `fhir` section, which
+    tells `events` of each answer of the server."""
     if (kind or config.delivery.sink) is SinkKind.FHIR:
-        return build_fhir_sink(config.fhir)
+        return build_fhir_sink(config.fhir, events)
     return OutboxSink(config.outbox_path)

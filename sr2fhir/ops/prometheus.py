@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sr2fhir import __version__
-from sr2fhir.ops import recorders
+from sr2fhir.ops import metrics
 from sr2fhir.ops.queue_view import OUTCOMES, QueueView
 from sr2fhir.ops.stats import Histogram, Labels, Snapshot
 
@@ -71,7 +71,7 @@ def render(
             "counter",
             "DICOM associations requested of the Storage SCP, by result.",
             _counter_samples(
-                scp.counter(recorders.ASSOCIATIONS), ["result"], [("accepted",), ("rejected",)]
+                scp.counter(metrics.ASSOCIATIONS), ["result"], [("accepted",), ("rejected",)]
             ),
         ),
         Family(
@@ -80,7 +80,7 @@ def render(
             "C-STORE requests that reached the spool, by SOP class, calling AE and result "
             "(stored = answered 0x0000, refused = answered 0xA700).",
             _counter_samples(
-                scp.counter(recorders.RECEIVED), ["sop_class_uid", "calling_ae", "result"]
+                scp.counter(metrics.RECEIVED), ["sop_class_uid", "calling_ae", "result"]
             ),
         ),
         Family(
@@ -101,13 +101,13 @@ def render(
             "fhir_responses_total",
             "counter",
             "HTTP responses of the FHIR server to the workers, by method and status code.",
-            _counter_samples(workers.counter(recorders.FHIR_RESPONSES), ["method", "code"]),
+            _counter_samples(workers.counter(metrics.FHIR_RESPONSES), ["method", "code"]),
         ),
         Family(
             "delivery_latency_seconds",
             "histogram",
             "Seconds from the C-STORE response (instance spooled) to the job marked delivered.",
-            histogram=workers.histograms.get(recorders.LATENCY, Histogram()),
+            histogram=workers.histograms.get(metrics.LATENCY, Histogram()),
         ),
         Family(
             "spool_files",

@@ -21,7 +21,7 @@ from typing import Any
 from sr2fhir.config import Config
 from sr2fhir.delivery import Sink
 from sr2fhir.errors import Sr2FhirError
-from sr2fhir.ops import health, prometheus, recorders
+from sr2fhir.ops import health, metrics, prometheus
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Stats, read_stats, stats_dir
@@ -115,8 +115,8 @@ class GatewayOps:
 
     def totals(self) -> dict[str, float]:
         workers = read_stats(self.folder, self._worker_names())
-        latency = workers.histograms.get(recorders.LATENCY)
-        received = self.scp_stats.snapshot().counter(recorders.RECEIVED)
+        latency = workers.histograms.get(metrics.LATENCY)
+        received = self.scp_stats.snapshot().counter(metrics.RECEIVED)
         return {
             "received": sum(v for labels, v in received.items() if labels[-1] == "stored"),
             "delivered": latency.count if latency is not None else 0,

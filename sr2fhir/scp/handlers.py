@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from sr2fhir.config import AllowedCaller
 from sr2fhir.errors import SpoolError, StoreRefused
+from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
 from sr2fhir.mapping.read import dataset_size
 from sr2fhir.scp import status
 from sr2fhir.scp.identity import UnreadableIdentity, read_identity
@@ -36,8 +37,9 @@ ERROR_COMMENT_LENGTH = 64  # Error Comment (0000,0902) is LO
 class StoreHandler:
     """EVT_C_STORE: check, spool the encoded dataset, then answer 0x0000 (or why not)."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, events: Emitter = SILENT) -> None:
         self._receive = receive
+        self._events = events  # INSTANCE_STORED once durable, INSTANCE_REFUSED for 0xA700
 
     def __call__(self, event: Any) -> int | Dataset:
         calling_ae = str(event.assoc.requestor.ae_title).strip()
@@ -71,6 +73,7 @@ class StoreHandler:
                 info.sop_instance_uid,
                 calling_ae,
             )
+            self._emit(GatewayEvent.INSTANCE_REFUSED, info)
             return status.OUT_OF_RESOURCES
         log.info(
             "job %d received: sop_instance_uid=%s calling_ae=%s",
@@ -78,7 +81,17 @@ class StoreHandler:
             info.sop_instance_uid,
             calling_ae,
         )
+        self._emit(GatewayEvent.INSTANCE_STORED, info, job_id=job_id)
         return status.SUCCESS
+
+    def _emit(self, kind: GatewayEvent, info: InstanceInfo, **job: EventValue) -> None:
+        self._events.emit(
+            kind,
+            **job,
+            sop_instance_uid=info.sop_instance_uid,
+            sop_class_uid=info.sop_class_uid,
+            calling_ae=info.calling_ae,
+        )
 
 
 def check_request(info: InstanceInfo) -> None:

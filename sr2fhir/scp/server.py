@@ -27,7 +27,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from sr2fhir.config import DicomConfig
 from sr2fhir.errors import ConfigError
+from sr2fhir.events import SILENT, Emitter
 from sr2fhir.scp.admission import AdmissionControl, GatedServer, peer_of, toolkit_limit
+from sr2fhir.scp.associations import AssociationWatch
 from sr2fhir.scp.guard import PduLimits
 from sr2fhir.scp.handlers import CallerPolicy, Receive, StoreHandler, handle_echo
 from sr2fhir.scp.lobby import Lobby
@@ -70,11 +72,13 @@ def build_ae(config: DicomConfig) -> AE:
 class StorageScp:
     """Plain and/or TLS listeners sharing one AE, handlers and spool; `stop` drains both."""
 
-    def __init__(self, config: DicomConfig, receive: Receive) -> None:
+    def __init__(self, config: DicomConfig, receive: Receive, events: Emitter = SILENT) -> None:
+        """`events` hears of each association result and each instance stored or refused."""
         self.config = config
         self._ae = build_ae(config)
         self._handlers: list[Any] = [
-            (evt.EVT_C_STORE, StoreHandler(receive)),
+            *AssociationWatch(events).handlers(),  # first: before the allow-list rejects
+            (evt.EVT_C_STORE, StoreHandler(receive, events)),
             (evt.EVT_C_ECHO, handle_echo),
         ]
         policy = CallerPolicy(config.allowed_callers)
@@ -123,7 +127,7 @@ class StorageScp:
     ) -> None:
         server = self._ae.make_server(
             (self.config.host, port),
-            evt_handlers=[*self._handlers, *extra],  # _handlers as extended before start()
+            evt_handlers=[*self._handlers, *extra],
             ssl_context=context,
             server_class=GatedServer,
             lobby=self._lobby,

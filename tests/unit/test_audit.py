@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import tests.srfactory as factory
-from sr2fhir.audit import AuditLog
+from sr2fhir.audit import AuditLog, AuditTrail
 from sr2fhir.delivery import OutboxSink
+from sr2fhir.events import EventBus, GatewayEvent
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, open_spool
 from sr2fhir.worker import Worker, make_converter
@@ -53,8 +54,9 @@ def test_the_worker_audits_deliveries_and_failures_without_phi(tmp_path: Path) -
     bad = factory.non_tid1500_sr_bytes()
     spool.receive(bad, InstanceInfo("1.2.840.10008.5.1.4.1.1.88.33", "1.2.3.4", "CT2"))
     audit = AuditLog(tmp_path / "audit")
+    events = EventBus([AuditTrail(audit)])
     worker = Worker(
-        spool, make_converter(MappingOptions()), OutboxSink(tmp_path / "out"), "w1", audit=audit
+        spool, make_converter(MappingOptions()), OutboxSink(tmp_path / "out"), "w1", events=events
     )
     assert worker.run_once() and worker.run_once()
     spool.close()
@@ -67,3 +69,36 @@ def test_the_worker_audits_deliveries_and_failures_without_phi(tmp_path: Path) -
     assert failed["calling_ae"] == "CT2" and "not a TID 1500" in str(failed["reason"])
     text = "".join(p.read_text() for p in (tmp_path / "audit").iterdir())
     assert "DOE" not in text and "PHI-PATIENT-4711" not in text
+
+
+def test_the_trail_records_only_the_fields_it_names(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path, clock=lambda: DAY)
+    bus = EventBus([AuditTrail(audit)])
+    bus.emit(
+        GatewayEvent.JOB_DELIVERED,
+        job_id=3,
+        sop_instance_uid="1.2.3",
+        calling_ae="CT1",
+        sink="1.2.3.json",
+        resources=["Observation/x"],
+        received_at=DAY - 1,
+    )
+    bus.emit(GatewayEvent.FHIR_RESPONSE, method="POST", code="200")  # not audited
+    bus.emit(
+        GatewayEvent.JOB_REJECTED,
+        job_id=4,
+        sop_instance_uid="1.2.4",
+        calling_ae="CT2",
+        reason="not a usable SR",
+    )
+    delivered, failed = lines(tmp_path)
+    assert delivered == {
+        "time": "2026-11-28T00:00:00.000Z",
+        "event": "delivered",
+        "job_id": 3,
+        "sop_instance_uid": "1.2.3",
+        "calling_ae": "CT1",
+        "sink": "1.2.3.json",
+        "resources": ["Observation/x"],
+    }
+    assert (failed["event"], failed["reason"]) == ("failed", "not a usable SR")

@@ -12,43 +12,44 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import Config, load_config
-from sr2fhir.delivery import OutboxSink, build_sink
-from sr2fhir.errors import SpoolError
-from sr2fhir.ops import prometheus, recorders
+from sr2fhir.delivery import build_sink
+from sr2fhir.events import EventBus, GatewayEvent
+from sr2fhir.ops import metrics, prometheus
 from sr2fhir.ops.health import SinkProbe, check_listening, listening_ports
+from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.queue_view import FolderSize, QueueView
 from sr2fhir.ops.stats import MAX_LABEL_SETS, OTHER, Histogram, Snapshot, Stats, read_stats
-from sr2fhir.spool import InstanceInfo, JobStatus
+from sr2fhir.spool import JobStatus
 from tests.integration.peers import wait_until
 
 
 def test_a_new_process_for_the_same_seat_continues_the_counts(tmp_path: Path) -> None:
     path = tmp_path / "stats" / "worker-0.json"
     first = Stats(path, save_every=60)
-    first.inc(recorders.FHIR_RESPONSES, ("POST", "200"))
-    first.observe(recorders.LATENCY, 0.3)
+    first.inc(metrics.FHIR_RESPONSES, ("POST", "200"))
+    first.observe(metrics.LATENCY, 0.3)
     first.close()  # a worker's last counts are written when it ends
     second = Stats(path, save_every=0.05)  # the replacement worker
-    second.inc(recorders.FHIR_RESPONSES, ("POST", "200"))
-    second.observe(recorders.LATENCY, 7.0)
+    second.inc(metrics.FHIR_RESPONSES, ("POST", "200"))
+    second.observe(metrics.LATENCY, 7.0)
     other = Stats(tmp_path / "stats" / "worker-1.json", save_every=0.05)
-    other.inc(recorders.FHIR_RESPONSES, ("POST", "503"))
+    other.inc(metrics.FHIR_RESPONSES, ("POST", "503"))
     wait_until(lambda: not second._dirty and not other._dirty, 10, "the saver threads")
 
     total = read_stats(tmp_path / "stats")
 
-    assert total.counter(recorders.FHIR_RESPONSES) == {("POST", "200"): 2, ("POST", "503"): 1}
-    latency = total.histograms[recorders.LATENCY]
+    assert total.counter(metrics.FHIR_RESPONSES) == {("POST", "200"): 2, ("POST", "503"): 1}
+    latency = total.histograms[metrics.LATENCY]
     assert latency.count == 2 and latency.total == pytest.approx(7.3)
     assert dict(latency.cumulative())["0.5"] == 1 and dict(latency.cumulative())["10"] == 2
 
 
 def test_unsaved_counts_stay_in_memory_until_save(tmp_path: Path) -> None:
     stats = Stats(tmp_path / "scp.json")
-    stats.inc(recorders.ASSOCIATIONS, ("accepted",))
+    stats.inc(metrics.ASSOCIATIONS, ("accepted",))
     assert not (tmp_path / "scp.json").exists()
     stats.save()
-    assert read_stats(tmp_path).counter(recorders.ASSOCIATIONS) == {("accepted",): 1}
+    assert read_stats(tmp_path).counter(metrics.ASSOCIATIONS) == {("accepted",): 1}
 
 
 def test_an_unreadable_counters_file_starts_from_zero(tmp_path: Path) -> None:
@@ -59,8 +60,8 @@ def test_an_unreadable_counters_file_starts_from_zero(tmp_path: Path) -> None:
 def test_label_sets_are_bounded() -> None:
     stats = Stats()
     for index in range(MAX_LABEL_SETS + 5):
-        stats.inc(recorders.RECEIVED, ("1.2", f"AE{index}", "stored"))
-    values = stats.snapshot().counter(recorders.RECEIVED)
+        stats.inc(metrics.RECEIVED, ("1.2", f"AE{index}", "stored"))
+    values = stats.snapshot().counter(metrics.RECEIVED)
     assert len(values) == MAX_LABEL_SETS + 1
     assert values[(OTHER, OTHER, OTHER)] == 5
 
@@ -80,7 +81,7 @@ def queue_view() -> QueueView:
 
 
 def test_label_values_are_escaped_in_the_exposition_text() -> None:
-    scp = Snapshot({recorders.RECEIVED: {("1.2.3", 'A"B\\C', "stored"): 2}})
+    scp = Snapshot({metrics.RECEIVED: {("1.2.3", 'A"B\\C', "stored"): 2}})
     text = prometheus.render(scp, Snapshot(), queue_view(), 2, 2)
     assert 'calling_ae="A\\"B\\\\C"' in text
     assert "# TYPE sr2fhir_delivery_latency_seconds histogram" in text
@@ -168,43 +169,46 @@ def test_an_unreachable_fhir_server_fails_the_sink_check(tmp_path: Path) -> None
     assert not check.ok and "unreachable" in check.detail
 
 
-def test_fhir_response_codes_are_counted_through_the_sinks_session(
+def test_fhir_response_codes_are_counted_from_the_sinks_events(
     tmp_path: Path, fhir_server: ThreadingHTTPServer
 ) -> None:
     from sr2fhir.delivery.fhir.sink import build_fhir_sink
 
     config = fhir_config(tmp_path, fhir_server.server_address[1])
-    sink = build_fhir_sink(config.fhir)
     stats = Stats()
-    assert recorders.observe_fhir_responses(sink, stats)
+    sink = build_fhir_sink(config.fhir, EventBus([MetricsRecorder(stats)]))
     sink.http.request("GET", "metadata")
     sink.http.request("GET", "Patient")
-    counted = stats.snapshot().counter(recorders.FHIR_RESPONSES)
+    counted = stats.snapshot().counter(metrics.FHIR_RESPONSES)
     assert counted == {("GET", "200"): 1, ("GET", "404"): 1}
-    assert not recorders.observe_fhir_responses(OutboxSink(tmp_path / "outbox"), stats)
 
 
 def test_received_instances_are_counted_stored_or_refused() -> None:
     stats = Stats()
-    info = InstanceInfo("1.2.840.10008.5.1.4.1.1.88.22", "1.2.3", "CT1")
-
-    def refuse(data: bytes, info: InstanceInfo) -> int:
-        raise SpoolError("disk full")
-
-    assert recorders.counting_receive(lambda data, info: 7, stats)(b"", info) == 7
-    with pytest.raises(SpoolError):
-        recorders.counting_receive(refuse, stats)(b"", info)
-    assert stats.snapshot().counter(recorders.RECEIVED) == {
+    bus = EventBus([MetricsRecorder(stats)])
+    info = {"sop_class_uid": "1.2.840.10008.5.1.4.1.1.88.22", "calling_ae": "CT1"}
+    bus.emit(GatewayEvent.INSTANCE_STORED, job_id=7, sop_instance_uid="1.2.3", **info)
+    bus.emit(GatewayEvent.INSTANCE_REFUSED, sop_instance_uid="1.2.4", **info)
+    assert stats.snapshot().counter(metrics.RECEIVED) == {
         ("1.2.840.10008.5.1.4.1.1.88.22", "CT1", "stored"): 1,
         ("1.2.840.10008.5.1.4.1.1.88.22", "CT1", "refused"): 1,
     }
+
+
+def test_the_latency_runs_from_the_c_store_response_to_delivered() -> None:
+    stats = Stats()
+    bus = EventBus([MetricsRecorder(stats, clock=lambda: 1000.0)])
+    bus.emit(GatewayEvent.JOB_DELIVERED, job_id=1, received_at=997.5, sink="x", resources=[])
+    bus.emit(GatewayEvent.JOB_FAILED, job_id=2, reason="refused")  # no latency
+    latency = stats.snapshot().histograms[metrics.LATENCY]
+    assert (latency.count, latency.total) == (1, 2.5)
 
 
 def test_the_saver_thread_ends_with_its_counters(tmp_path: Path) -> None:
     stats = Stats(tmp_path / "worker-0.json", save_every=0.01)
     saver = stats.saver
     assert saver is not None and saver.is_alive()
-    stats.inc(recorders.FHIR_RESPONSES, ("POST", "201"))
+    stats.inc(metrics.FHIR_RESPONSES, ("POST", "201"))
     wait_until(lambda: (tmp_path / "worker-0.json").exists(), 5, "the first save")
     del stats
     saver.join(5)

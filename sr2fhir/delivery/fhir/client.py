@@ -21,6 +21,7 @@ from requests.auth import AuthBase
 
 from sr2fhir.delivery.fhir.outcome import parse_answer, raise_for_status
 from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from sr2fhir.events import SILENT, Emitter, GatewayEvent
 
 FHIR_JSON = "application/fhir+json"
 
@@ -50,8 +51,11 @@ class FhirHttp:
         endpoint: FhirEndpoint,
         session: requests.Session | None = None,
         auth: AuthBase | None = None,
+        events: Emitter = SILENT,
     ) -> None:
+        """`events` hears of every answer of the server (FHIR_RESPONSE: method, code)."""
         self.endpoint = endpoint
+        self.events = events
         self.base = endpoint.base_url.rstrip("/")
         self.host = urlsplit(self.base).netloc
         self.server = FHIRServer(None, base_uri=self.base + "/")
@@ -74,7 +78,7 @@ class FhirHttp:
         data = None if body is None else encode_json(body)
         headers = {"Content-Type": FHIR_JSON} if data is not None else {}
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 url,
                 data=data,
@@ -84,6 +88,8 @@ class FhirHttp:
         except requests.RequestException as exc:
             why = request_failure(exc, self.host)
             raise TransientDeliveryError(f"{method} {_what(path)}: {why}") from exc
+        self.events.emit(GatewayEvent.FHIR_RESPONSE, method=method, code=str(response.status_code))
+        return response
 
     def search(self, resource_type: str, params: dict[str, str]) -> dict[str, Any]:
         """GET [base]/Type?params; raises a DeliveryError on failure."""

@@ -22,6 +22,7 @@ from sr2fhir.delivery.fhir.outcome import CONFLICT_STATUS, check_transaction_res
 from sr2fhir.delivery.fhir.resolve import ReferenceResolver
 from sr2fhir.delivery.sink import SinkCheck
 from sr2fhir.errors import DeliveryError, PermanentDeliveryError
+from sr2fhir.events import SILENT, Emitter
 from sr2fhir.mapping.r4 import to_r4
 from sr2fhir.spool import InstanceInfo
 
@@ -74,7 +75,7 @@ class FhirSink:
         return f"{self.http.base} ({len(bundle['entry'])} resources)"
 
 
-def build_fhir_sink(config: FhirConfig) -> FhirSink:
+def build_fhir_sink(config: FhirConfig, events: Emitter = SILENT) -> FhirSink:
     """The sink the `fhir` section describes (base_url is checked by the config loader).
 
     TLS and authentication sit on the one session every search and transaction uses; the
@@ -94,7 +95,7 @@ def build_fhir_sink(config: FhirConfig) -> FhirSink:
         host = urlsplit(endpoint.base_url).hostname
         if host not in LOOPBACK:
             log.warning("fhir.auth_kind %s over plain http to %s", config.auth.kind, host)
-    http = FhirHttp(endpoint, auth=auth)
+    http = FhirHttp(endpoint, auth=auth, events=events)
     resolver = ReferenceResolver(
         http, unresolved=config.unresolved_reference, ttl=config.lookup_cache_ttl
     )
