@@ -186,7 +186,7 @@ class WorkerPool:
         for slot in self.slots:
             if slot.runner.is_alive() or self.stop_flag.is_set():
                 continue
-            released = self.spool.jobs.release_locked(slot.owner_prefix)
+            released = self.spool.release_worker(slot.owner_prefix)
             self._clean_up_after(slot)
             log.error(
                 "worker %d died (exit code %s); %d job(s) released; restarting it",
@@ -222,7 +222,7 @@ class WorkerPool:
 
     def _release_at_stop(self, slot: _Slot) -> None:
         try:
-            self.spool.jobs.release_locked(slot.owner_prefix)
+            self.spool.release_worker(slot.owner_prefix)
         except SpoolError as exc:  # the next start's recovery releases them
             log.warning("worker %d: its jobs stay LOCKED until the next start: %s", slot.index, exc)
 
@@ -317,10 +317,8 @@ class Gateway:
         assert self.pool is not None and self.spool is not None
         try:
             self.pool.supervise()
-            if lease_check:
-                expired = time.time() - self.config.workers.lease
-                if self.spool.jobs.release_locked(older_than=expired):
-                    log.warning("released jobs locked longer than the lease")
+            if lease_check and self.spool.release_expired(self.config.workers.lease):
+                log.warning("released jobs locked longer than the lease")
         except SpoolError as exc:
             if not self._supervision_failing:
                 log.error("supervision cannot update the job database: %s", exc)
@@ -333,7 +331,7 @@ class Gateway:
     def _watch_space(self) -> None:
         """Warn once when the data folder drops below spool.min_free_bytes, once when it is back."""
         assert self.spool is not None
-        shortage = self.spool.space.shortage()
+        shortage = self.spool.shortage()
         if shortage is not None and not self._short_of_space:
             log.warning("%s: C-STOREs are refused (0xA700) until there is room", shortage)
         elif shortage is None and self._short_of_space:

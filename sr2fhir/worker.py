@@ -99,7 +99,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and process one job; False when nothing was due."""
-        job = self.spool.jobs.claim(self.worker_id, self.large_jobs)
+        job = self.spool.claim(self.worker_id, self.large_jobs)
         if job is None:
             return False
         log.debug("job %d LOCKED by %s (attempt %d)", job.id, self.worker_id, job.attempts)

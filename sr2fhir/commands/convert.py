@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.delivery import Sink, build_sink
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries
 from sr2fhir.errors import MappingError, SrParseError
+from sr2fhir.fsutil import write_atomically
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.dataset import ElementSource
 from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
@@ -245,20 +244,6 @@ class Pusher:
             f"pushed to {self.base_url}: sent {self.sent}, failed {self.failed}, skipped {skipped}",
             file=sys.stderr,
         )
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers never see half a Bundle."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _wants_progress(paths: list[Path]) -> bool:

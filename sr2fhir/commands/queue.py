@@ -51,7 +51,7 @@ def _open(args: argparse.Namespace) -> Spool:
 def status(args: argparse.Namespace) -> int:
     spool = _open(args)
     try:
-        for state, count in spool.jobs.counts().items():
+        for state, count in spool.counts().items():
             print(f"{state.value:<7} {count}")
     finally:
         spool.close()
@@ -63,7 +63,7 @@ def list_jobs(args: argparse.Namespace) -> int:
     try:
         state = JobStatus(args.state) if args.state else None
         print(ROW.format("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID"))
-        for job in spool.jobs.list_jobs(state, args.limit):
+        for job in spool.list_jobs(state, args.limit):
             when, ae, uid = _when(job.received_at), job.instance.calling_ae, job.sop_instance_uid
             print(ROW.format(job.id, job.status.value, job.attempts, when, ae, uid))
     finally:
@@ -74,7 +74,7 @@ def list_jobs(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     spool = _open(args)
     try:
-        job = spool.jobs.get(args.job_id)
+        job = spool.get(args.job_id)
         if job is None:
             print(f"sr2fhir queue: no job {args.job_id}", file=sys.stderr)
             return EXIT_NOT_FOUND

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 from sr2fhir.delivery.sink import SinkCheck
 from sr2fhir.errors import DiskFullError, PermanentDeliveryError, TransientDeliveryError
+from sr2fhir.fsutil import is_out_of_space, temp_beside, write_atomically
 from sr2fhir.mapping import bundle_to_json
 from sr2fhir.spool import InstanceInfo
-from sr2fhir.spool.local_files import write_durably
-from sr2fhir.spool.space import is_out_of_space
 from sr2fhir.uids import is_valid_uid
 
 # `.<name>.<pid of the writer>.<8 hex>.tmp`: a dead worker's own temp files can be found.
@@ -51,9 +49,9 @@ class OutboxSink:
             data = bundle_to_json(bundle)
         except ValueError as exc:  # a NaN or an infinity: not JSON
             raise PermanentDeliveryError(f"Bundle is not valid JSON: {exc}") from exc
-        tmp = self.folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            write_durably(tmp, self.folder / name, data)
+        target = self.folder / name
+        try:  # the temp file names its writer's pid: see recover
+            write_atomically(target, data, tmp=temp_beside(target))
         except OSError as exc:
             if is_out_of_space(exc):  # the gateway's own disk, not this report: workers pause
                 raise DiskFullError(f"outbox {self.folder} full: {exc.strerror}") from exc

@@ -68,12 +68,12 @@ def _join(ports: list[int]) -> str:
 
 def check_spool(spool: Spool) -> Check:
     """Fails naming the disk when the data folder is full or below spool.min_free_bytes."""
-    shortage = spool.space.shortage()
+    shortage = spool.shortage()
     if shortage is not None:
         return Check("spool", False, f"{shortage}: C-STOREs are refused")
     try:
         spool.check_writable()
-        spool.jobs.counts()
+        spool.counts()
     except Sr2FhirError as exc:
         return Check("spool", False, str(exc))
     return Check("spool", True, "writable")

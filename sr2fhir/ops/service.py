@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 from sr2fhir.config import Config
 from sr2fhir.delivery import Sink
 from sr2fhir.errors import Sr2FhirError
+from sr2fhir.fsutil import write_atomically
 from sr2fhir.ops import health, metrics, prometheus
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.queue_view import read_queue
@@ -154,11 +154,9 @@ class GatewayOps:
     def _append_history(self, sample: dict[str, Any]) -> None:
         path = self.folder / HISTORY
         samples = [*read_history(self.folder)[-(HISTORY_KEEP - 1) :], sample]
-        tmp = path.with_name(f".{HISTORY}.{os.getpid()}.tmp")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(samples), encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomically(path, json.dumps(samples).encode("utf-8"), durable=False)
         except OSError as exc:
             log.debug("cannot write %s: %s", path, exc)
 

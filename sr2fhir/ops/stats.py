@@ -11,17 +11,16 @@ the file's counts, so counters only grow.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
 import logging
-import os
-import secrets
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sr2fhir.fsutil import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +176,12 @@ class Stats:
     def _write(self) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(self._data.to_json(), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomically(self.path, self._data.to_json().encode("utf-8"), durable=False)
             self._dirty = False
         except OSError as exc:  # counters are not worth failing a delivery for
             log.debug("cannot write %s: %s", self.path, exc)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
 
 
 def _save_loop(ref: weakref.ref[Stats], closed: threading.Event, every: float) -> None:

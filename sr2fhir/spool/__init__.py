@@ -2,6 +2,7 @@
 
 from sr2fhir.spool.model import (
     FileStore,
+    FolderSize,
     InstanceInfo,
     Job,
     JobStatus,
@@ -13,6 +14,7 @@ from sr2fhir.spool.spool import RecoveryReport, Spool, open_spool, read_instance
 
 __all__ = [
     "FileStore",
+    "FolderSize",
     "InstanceInfo",
     "Job",
     "JobStatus",

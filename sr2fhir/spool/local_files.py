@@ -13,6 +13,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from sr2fhir.fsutil import fsync_dir, remove_quietly, write_atomically
+from sr2fhir.spool.model import FolderSize
+
 SPOOL_DIR = "files"
 QUARANTINE_DIR = "quarantine"
 TMP_DIR = "tmp"
@@ -33,9 +36,9 @@ class LocalFileStore:
         tmp = self.root / TMP_DIR / name
         final = self.root / SPOOL_DIR / name
         try:
-            write_durably(tmp, final, data)
+            write_atomically(final, data, tmp=tmp)
         except OSError:  # e.g. the folder's fsync failed after the rename: not stored, not kept
-            _unlink_quietly(final)
+            remove_quietly(final)
             raise
         return f"{SPOOL_DIR}/{name}"
 
@@ -44,9 +47,9 @@ class LocalFileStore:
         fails): a disk with a few kB left takes no instance, whatever statvfs says."""
         path = self.root / TMP_DIR / f".probe-{os.getpid()}-{threading.get_ident()}"
         try:
-            write_durably(path, path, bytes(PROBE_BYTES))
+            write_atomically(path, bytes(PROBE_BYTES), tmp=path)
         finally:
-            _unlink_quietly(path)
+            remove_quietly(path)
 
     def read(self, key: str) -> bytes:
         return self._locate(key).read_bytes()
@@ -101,6 +104,10 @@ class LocalFileStore:
             raise ValueError(f"not a spool file key: {key!r}")
         return self.root / folder / name
 
+    def sizes(self) -> dict[str, FolderSize]:
+        """Files waiting (files/) and quarantined (quarantine/), with their bytes."""
+        return {name: _folder_size(self.root / name) for name in (SPOOL_DIR, QUARANTINE_DIR)}
+
     def discard_temp(self) -> int:
         """At start-up only: temp files were never acknowledged (no rename happened)."""
         count = 0
@@ -110,36 +117,17 @@ class LocalFileStore:
         return count
 
 
-def write_durably(tmp: Path, final: Path, data: bytes) -> None:
-    """Write so that `final` either does not exist or holds all the bytes, even after a crash."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+def _folder_size(folder: Path) -> FolderSize:
+    files = size = 0
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    fsync_dir(final.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
+        entries = list(os.scandir(folder))
+    except OSError:
+        return FolderSize(0, 0)
+    for entry in entries:
+        try:
+            if entry.is_file():
+                files += 1
+                size += entry.stat().st_size
+        except OSError:  # deleted since the listing (delivered meanwhile)
+            continue
+    return FolderSize(files, size)

@@ -62,6 +62,14 @@ class LargeJobs:
 
 
 @dataclass(frozen=True, slots=True)
+class FolderSize:
+    """Files of one kind in the store (waiting, quarantined), with their bytes."""
+
+    files: int
+    bytes: int | None  # None when the file store cannot tell cheaply
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
     """Result of enqueueing: the job id and the file it superseded (if a READY job was replaced)."""
 
@@ -131,6 +139,9 @@ class FileStore(Protocol):
 
     def spooled_keys(self) -> Iterator[str]: ...
 
+    def sizes(self) -> dict[str, FolderSize]:
+        """Files waiting and quarantined ("files", "quarantine"), with their bytes."""
+
     def discard_temp(self) -> int: ...
 
 
@@ -143,6 +154,7 @@ def short_error(text: str, limit: int = 500) -> str:
 __all__: Sequence[str] = (
     "Enqueued",
     "FileStore",
+    "FolderSize",
     "InstanceInfo",
     "Job",
     "JobStatus",

@@ -3,27 +3,21 @@ errors, so that a full disk is a DiskFullError everywhere and never an unhandled
 
 from __future__ import annotations
 
-import errno
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sr2fhir.errors import DiskFullError, SpoolError
+from sr2fhir.fsutil import is_out_of_space
 
 FreeSpaceProbe = Callable[[Path], int]
 """Bytes the gateway may still write on the filesystem of a folder."""
-
-OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def free_bytes(folder: Path) -> int:
     """Free bytes for an unprivileged user (statvfs f_bavail): root's reserve does not count."""
     return shutil.disk_usage(folder).free
-
-
-def is_out_of_space(exc: OSError) -> bool:
-    return exc.errno in OUT_OF_SPACE
 
 
 def storage_error(what: str, exc: OSError) -> SpoolError:

@@ -20,7 +20,15 @@ import pydicom
 
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool.local_files import LocalFileStore
-from sr2fhir.spool.model import FileStore, InstanceInfo, Job, JobStatus, JobStore
+from sr2fhir.spool.model import (
+    FileStore,
+    FolderSize,
+    InstanceInfo,
+    Job,
+    JobStatus,
+    JobStore,
+    LargeJobs,
+)
 from sr2fhir.spool.space import SpaceGuard, storage_error
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 
@@ -42,7 +50,11 @@ class RecoveryReport:
 
 
 class Spool:
-    """Receive, hand out, finish and recover jobs; the only place that pairs rows and files."""
+    """Receive, hand out, finish and recover jobs; the only place that pairs rows and files.
+
+    The only door to durable state: code outside spool/ calls these methods and never
+    `jobs` or `files`, so another JobStore/FileStore (PostgreSQL) can sit behind them.
+    """
 
     def __init__(
         self, jobs: JobStore, files: FileStore, space: SpaceGuard, lock_fd: int | None = None
@@ -78,6 +90,10 @@ class Spool:
         return enqueued.job_id
 
     # ------------------------------------------------------------ working (worker side)
+
+    def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None:
+        """The next due job, now LOCKED by `worker_id`; None when nothing is due."""
+        return self.jobs.claim(worker_id, large)
 
     def read(self, job: Job) -> bytes:
         return self.files.read(job.file_key)
@@ -116,7 +132,19 @@ class Spool:
         return updated
 
     def release(self, job: Job) -> None:
+        """Give a claimed job back untouched (the spool failed under it): the claim does not
+        count as an attempt."""
         self.jobs.release(job.id)
+
+    def release_worker(self, worker_prefix: str) -> int:
+        """Jobs LOCKED by a worker whose id starts with `worker_prefix` (a seat whose worker
+        died or stopped) go back to READY; how many."""
+        return self.jobs.release_locked(worker_prefix)
+
+    def release_expired(self, lease: float) -> int:
+        """Jobs LOCKED longer than `lease` seconds (a worker that no longer answers) go back
+        to READY; how many."""
+        return self.jobs.release_locked(older_than=time.time() - lease)
 
     def check_writable(self) -> None:
         """Raise SpoolError (DiskFullError on a full disk) unless a file can be stored now."""
@@ -128,7 +156,34 @@ class Spool:
         except OSError as exc:
             raise storage_error(f"cannot delete {key}", exc) from exc
 
-    # ------------------------------------------------------------ operating (queue commands)
+    # ------------------------------------------------------------ operating (queue, status, ops)
+
+    def get(self, job_id: int) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+        """Jobs (of one state), oldest first."""
+        return self.jobs.list_jobs(status, limit)
+
+    def counts(self) -> dict[JobStatus, int]:
+        """Jobs per state (every state present)."""
+        return self.jobs.counts()
+
+    def is_quarantined(self, job: Job) -> bool:
+        """Its file was set aside: the report cannot be mapped (not a delivery failure)."""
+        return self.files.is_quarantined(job.file_key)
+
+    def sizes(self) -> dict[str, FolderSize]:
+        """Files waiting and quarantined, with their bytes where the store can tell."""
+        return self.files.sizes()
+
+    def shortage(self) -> str | None:
+        """Why new instances are refused now (spool.min_free_bytes); None while there is room."""
+        return self.space.shortage()
+
+    def free_bytes(self) -> tuple[int | None, int]:
+        """(bytes free for the data now, or None when that cannot be asked; the limit)."""
+        return self.space.free(), self.space.min_free
 
     def retry(self, job_id: int) -> bool:
         """Run a FAILED job again now (its file comes back from the quarantine)."""

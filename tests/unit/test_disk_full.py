@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from sr2fhir import fsutil
 from sr2fhir.daemon import Gateway
 from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, local_files
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
@@ -100,7 +101,7 @@ def test_an_instance_whose_file_cannot_be_made_durable_leaves_nothing(
     def folder_sync_fails(folder: Path) -> None:  # after the rename: the file is in files/
         raise ENOSPC
 
-    monkeypatch.setattr(local_files, "fsync_dir", folder_sync_fails)
+    monkeypatch.setattr(fsutil, "fsync_dir", folder_sync_fails)
     with pytest.raises(DiskFullError, match="cannot write spool file: No space left on device"):
         spool.receive(part10("2.25.1"), info("2.25.1"))
     assert list((tmp_path / "files").iterdir()) == list((tmp_path / "tmp").iterdir()) == []
@@ -168,11 +169,11 @@ def test_the_readiness_check_says_why_the_spool_cannot_take_more(
 def test_a_full_outbox_is_a_disk_full_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_room(tmp: Path, final: Path, data: bytes) -> None:
+    def no_room(target: Path, data: bytes, **how: object) -> None:
         raise ENOSPC
 
     sink = OutboxSink(tmp_path / "outbox")
-    monkeypatch.setattr("sr2fhir.delivery.outbox.write_durably", no_room)
+    monkeypatch.setattr("sr2fhir.delivery.outbox.write_atomically", no_room)
     with pytest.raises(DiskFullError, match=r"outbox .* full: No space left on device"):
         sink.deliver({"resourceType": "Bundle"}, InstanceInfo("1.2", "1.2.3", "AE"))
 

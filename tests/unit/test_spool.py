@@ -15,6 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool import (
+    FolderSize,
     InstanceInfo,
     JobStatus,
     RecoveryReport,
@@ -286,3 +287,27 @@ def test_recovery_keeps_a_failed_jobs_file_whose_restore_was_interrupted(spool: 
     assert spool.retry(job.id)
     again = spool.jobs.claim("w")
     assert again is not None and spool.read(again) == part10("18.1")
+
+
+def test_the_spool_is_the_door_to_claims_releases_counts_and_sizes(spool: Spool) -> None:
+    """What workers, the daemon and ops ask, asked of the Spool (never of its stores)."""
+    first = spool.receive(part10("12.1"), info("12.1"))
+    spool.receive(part10("12.2"), info("12.2"))
+    sizes = spool.sizes()
+    assert sizes["files"].files == 2 and (sizes["files"].bytes or 0) > 0
+    assert sizes["quarantine"] == FolderSize(0, 0)
+    claimed = spool.claim("host:1/w0.1")
+    assert claimed is not None and claimed.id == first
+    assert spool.release_expired(lease=300.0) == 0  # within its lease
+    assert spool.release_worker("host:1/w1.") == 0  # another seat
+    assert spool.release_worker("host:1/w0.") == 1
+    again = spool.claim("w")
+    assert again is not None
+    spool.reject(again, "not a usable SR")
+    rejected = spool.get(again.id)
+    assert rejected is not None and spool.is_quarantined(rejected)
+    assert spool.counts()[JobStatus.FAILED] == 1
+    assert [job.id for job in spool.list_jobs(JobStatus.FAILED)] == [again.id]
+    assert spool.sizes()["quarantine"].files == 1
+    free, limit = spool.free_bytes()
+    assert (free or 0) > 0 and limit == 0 and spool.shortage() is None

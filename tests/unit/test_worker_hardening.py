@@ -200,10 +200,10 @@ def test_the_outbox_removes_the_temp_files_of_one_dead_writer(tmp_path: Path) ->
 def test_temp_files_name_their_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[str] = []
 
-    def record(tmp: Path, final: Path, data: bytes) -> None:
+    def record(target: Path, data: bytes, *, tmp: Path) -> None:
         written.append(tmp.name)
 
-    monkeypatch.setattr("sr2fhir.delivery.outbox.write_durably", record)
+    monkeypatch.setattr("sr2fhir.delivery.outbox.write_atomically", record)
     bundle = json.loads(json.dumps({"resourceType": "Bundle", "entry": []}))
     OutboxSink(tmp_path).deliver(bundle, InstanceInfo(SR, "1.2.3", "X"))
     [name] = written
