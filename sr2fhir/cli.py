@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
 
 from sr2fhir import __version__
+from sr2fhir.commands import check_config, convert, queue, serve, status
 from sr2fhir.errors import ConfigError
+from sr2fhir.exits import ExitStatus
 
-# Each module registers its sub-command(s); see sr2fhir/commands/.
-COMMAND_MODULES = (
-    "sr2fhir.commands.convert",
-    "sr2fhir.commands.serve",
-    "sr2fhir.commands.queue",
-    "sr2fhir.commands.status",
-    "sr2fhir.commands.check_config",
-)
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class CommandModule(Protocol):
-    def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+COMMANDS = (convert, serve, queue, status, check_config)  # each registers its sub-command(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sr2fhir {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        module: CommandModule = importlib.import_module(name)
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 
@@ -47,12 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+        return int(exc.code) if isinstance(exc.code, int) else ExitStatus.USAGE
     try:
         status: int = args.handler(args)
     except ConfigError as exc:
         print(f"sr2fhir: configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     return status

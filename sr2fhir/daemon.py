@@ -24,6 +24,7 @@ from sr2fhir.delivery import build_sink
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import SpoolError
 from sr2fhir.events import EventBus
+from sr2fhir.exits import ExitStatus
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.http import OpsServer, start_ops_server
@@ -309,7 +310,7 @@ class Gateway:
                 self.ops.publish()
         log.info("stop requested; draining")
         self.stop()
-        return 0
+        return ExitStatus.OK
 
     def _supervise(self, lease_check: bool) -> None:
         """Replace dead workers, release expired leases. The job database may be unwritable

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import bundle_to_json
 
-_REPO = Path(__file__).resolve().parents[1]
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the source tree, when run from one
 VALIDATOR_DIR_ENV = "SR2FHIR_VALIDATOR_DIR"
 IG_DIR_ENV = "SR2FHIR_IG_DIR"
 
@@ -159,15 +159,41 @@ def _load_hl7_module(validator_dir: Path) -> ModuleType | None:
 
 def find_validator() -> BundleValidator:
     """The best validator this machine has; ConfigError when there is none."""
-    validator_dir = Path(os.environ.get(VALIDATOR_DIR_ENV, _REPO / "tools" / "validator"))
-    ig_dir = Path(os.environ.get(IG_DIR_ENV, _REPO.parent / "shared" / "ig" / "resources"))
-    module = _load_hl7_module(validator_dir)
-    if module is not None and ig_dir.is_dir():
+    hl7_dir, ig_dir = validator_dir(), ig_resources()
+    module = _load_hl7_module(hl7_dir) if hl7_dir is not None else None
+    if module is not None and ig_dir is not None and ig_dir.is_dir():
         return Hl7Validator(module, ig_dir)
     try:
         return StructuralValidator()
     except ConfigError:
-        raise ConfigError(
-            "no validator available: run tools/validator/setup.sh (HL7 validator, needs Java "
-            f"and the IG in {IG_DIR_ENV}) or pip install 'sr2fhir[validate]'"
-        ) from None
+        raise ConfigError(f"no validator available: {_how_to_get_one()}") from None
+
+
+def validator_dir() -> Path | None:
+    """$SR2FHIR_VALIDATOR_DIR, else tools/validator of the source checkout sr2fhir runs from
+    (an installed wheel has none)."""
+    given = os.environ.get(VALIDATOR_DIR_ENV)
+    if given:
+        return Path(given)
+    checkout = _CHECKOUT / "tools" / "validator"
+    return checkout if (checkout / "validate.py").is_file() else None
+
+
+def ig_resources() -> Path | None:
+    """$SR2FHIR_IG_DIR, else the IG beside the checkout (../shared/ig/resources) if there."""
+    given = os.environ.get(IG_DIR_ENV)
+    if given:
+        return Path(given)
+    beside = _CHECKOUT.parent / "shared" / "ig" / "resources"
+    return beside if beside.is_dir() else None
+
+
+def _how_to_get_one() -> str:
+    structural = "pip install 'sr2fhir[validate]' (structural R5 check)"
+    hl7 = f"Java and the IG's resources in {IG_DIR_ENV}"
+    if (_CHECKOUT / "tools" / "validator" / "setup.sh").is_file():  # a source checkout
+        return f"{structural}, or run tools/validator/setup.sh (HL7 validator; {hl7})"
+    return (
+        f"{structural}, or set {VALIDATOR_DIR_ENV} to the tools/validator folder of the "
+        f"sr2fhir source after its setup.sh (HL7 validator; {hl7})"
+    )

@@ -6,6 +6,7 @@ import argparse
 
 from sr2fhir.config import add_config_flags, config_from_args, dump_config
 from sr2fhir.config.preflight import preflight
+from sr2fhir.exits import ExitStatus
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,4 +23,4 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     preflight(config)
     print(dump_config(config), end="")
-    return 0
+    return ExitStatus.OK

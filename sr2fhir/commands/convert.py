@@ -16,6 +16,7 @@ from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.delivery import Sink, build_sink
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries
 from sr2fhir.errors import MappingError, SrParseError
+from sr2fhir.exits import ExitStatus
 from sr2fhir.fsutil import write_atomically
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.dataset import ElementSource
@@ -23,8 +24,6 @@ from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.uids import is_valid_uid
 from sr2fhir.validation import BundleValidator, find_validator
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,17 +58,17 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         print(f"sr2fhir convert: no such file or folder: {missing[0]}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     if out is None and not args.push and (len(paths) != 1 or paths[0].is_dir()):
         print("sr2fhir convert: --out DIR is needed for folders or several files", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     config = load_config(args.config)
     if args.push and not config.fhir.base_url:
         print(
             "sr2fhir convert: --push needs fhir.base_url (--config FILE or SR2FHIR_FHIR_BASE_URL)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     if args.push:
         preflight_fhir(config)
     options = config.mapping_options
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if pusher is not None:
         pusher.summary(skipped=rejected + len(nonconformant))
     failed = bool(nonconformant) or (pusher is not None and pusher.failed > 0)
-    return EXIT_REJECTED if rejected or failed else EXIT_OK
+    return ExitStatus.FAILED if rejected or failed else ExitStatus.OK
 
 
 def _pusher(config: Config) -> Pusher:
@@ -167,12 +166,12 @@ def _convert_to_stdout(
 ) -> int:
     result = _convert(path, options)
     if result is None:
-        return EXIT_REJECTED
+        return ExitStatus.FAILED
     sys.stdout.buffer.write(bundle_to_json(result.bundle, indent=2))
     sys.stdout.flush()
     if validator is not None and report_validation(validator, {str(path): result.bundle}):
-        return EXIT_REJECTED
-    return EXIT_OK
+        return ExitStatus.FAILED
+    return ExitStatus.OK
 
 
 def report_validation(validator: BundleValidator, bundles: dict[str, dict[str, Any]]) -> set[str]:

@@ -12,9 +12,9 @@ import time
 from datetime import datetime, timezone
 
 from sr2fhir.config import add_config_flags, config_from_args
+from sr2fhir.exits import ExitStatus
 from sr2fhir.spool import Job, JobStatus, Spool, open_spool
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 DAY = 86400.0
 ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {}"
 
@@ -55,7 +55,7 @@ def status(args: argparse.Namespace) -> int:
             print(f"{state.value:<7} {count}")
     finally:
         spool.close()
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def list_jobs(args: argparse.Namespace) -> int:
@@ -68,7 +68,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             print(ROW.format(job.id, job.status.value, job.attempts, when, ae, uid))
     finally:
         spool.close()
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def show(args: argparse.Namespace) -> int:
@@ -77,11 +77,11 @@ def show(args: argparse.Namespace) -> int:
         job = spool.get(args.job_id)
         if job is None:
             print(f"sr2fhir queue: no job {args.job_id}", file=sys.stderr)
-            return EXIT_NOT_FOUND
+            return ExitStatus.FAILED
         print(_describe(job))
     finally:
         spool.close()
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -89,29 +89,29 @@ def retry(args: argparse.Namespace) -> int:
     try:
         if args.failed:
             print(f"{spool.retry_failed()} job(s) queued again")
-            return EXIT_OK
+            return ExitStatus.OK
         if not spool.retry(args.job_id):
             print(
                 f"sr2fhir queue: job {args.job_id} does not exist or is not FAILED", file=sys.stderr
             )
-            return EXIT_NOT_FOUND
+            return ExitStatus.FAILED
         print(f"job {args.job_id} queued again")
     finally:
         spool.close()
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def purge(args: argparse.Namespace) -> int:
     if args.days < 0:
         print("sr2fhir queue: --done-older-than must be >= 0", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     spool = _open(args)
     try:
         count = spool.purge_done(time.time() - args.days * DAY)
     finally:
         spool.close()
     print(f"{count} DONE job(s) purged")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def _describe(job: Job) -> str:

@@ -10,6 +10,7 @@ from sr2fhir.config import add_config_flags, config_from_args
 from sr2fhir.config.preflight import preflight
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
+from sr2fhir.exits import ExitStatus
 from sr2fhir.log import setup_logging
 from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         gateway.start()
     except (SpoolError, OSError) as exc:
         print(f"sr2fhir serve: cannot start: {exc}", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     try:
         return gateway.run_until_signalled()
     finally:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sr2fhir.config import Config, add_config_flags, config_from_args
+from sr2fhir.exits import ExitStatus
 from sr2fhir.ops import metrics
 from sr2fhir.ops.probe import LOOPBACK, fetch
 from sr2fhir.ops.queue_view import QueueView, read_queue
@@ -22,7 +23,6 @@ from sr2fhir.ops.service import HISTORY_EVERY, SCP_STATS, read_history, worker_s
 from sr2fhir.ops.stats import Histogram, Snapshot, read_stats, stats_dir
 from sr2fhir.spool import open_spool
 
-EXIT_OK, EXIT_FAILED = 0, 1
 WINDOWS = ((60.0, "1 min"), (900.0, "15 min"))
 
 
@@ -48,21 +48,21 @@ def run(args: argparse.Namespace) -> int:
         return probe(config, args.probe)
     if not config.spool.path.is_dir():
         print(f"sr2fhir status: no data folder {config.spool.path}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitStatus.FAILED
     picture = gather(config)
     print(json.dumps(picture, indent=2) if args.json else describe(picture))
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def probe(config: Config, path: str) -> int:
     """GET /healthz or /readyz of the gateway this config describes; print the answer."""
     if not config.http.enabled or config.http.port == 0:
         print("sr2fhir status: http is disabled or on port 0: nothing to probe", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitStatus.FAILED
     host = LOOPBACK.get(config.http.host, config.http.host)
     code, text = fetch(host, config.http.port, path, config.http.check_timeout + 2)
     print(text, file=sys.stdout if code is not None else sys.stderr)
-    return EXIT_OK if code == 200 else EXIT_FAILED
+    return ExitStatus.OK if code == 200 else ExitStatus.FAILED
 
 
 def gather(config: Config, now: float | None = None) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from sr2fhir.exits import ExitStatus
+
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9112  # sr2fhir.config.HttpConfig's defaults
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 
@@ -55,13 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = endpoint(args.config, os.environ)
     except (OSError, ValueError, AttributeError, yaml.YAMLError) as exc:
         print(f"probe: cannot read the http settings: {exc}", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     if port == 0:
         print("probe: http.port is 0 (any free port): nothing to probe", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     status, text = fetch(host, port, args.path)
     print(text, file=sys.stdout if status is not None else sys.stderr)
-    return 0 if status == 200 else 1
+    return ExitStatus.OK if status == 200 else ExitStatus.FAILED
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tests.srfactory as factory
-from sr2fhir.errors import MappingError
+from sr2fhir import validation
+from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import make_converter
@@ -32,3 +34,29 @@ def test_a_broken_bundle_is_a_mapping_error_naming_the_check() -> None:
         MappingError, match=r"not conformant \(1 error\(s\), an in-process structural"
     ):
         checked(factory.to_bytes(factory.planar_report()))
+
+
+@pytest.mark.parametrize("checkout", [True, False])
+def test_the_validator_is_found_in_a_checkout_and_from_a_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: bool
+) -> None:
+    """An installed wheel has no tools/validator beside it: the structural check then, and
+    a message that does not send the user to a script they do not have."""
+    root = tmp_path / "site"
+    if checkout:
+        (root / "tools" / "validator").mkdir(parents=True)
+        (root / "tools" / "validator" / "setup.sh").write_text("")
+    monkeypatch.setattr(validation, "_CHECKOUT", root)
+    monkeypatch.delenv(validation.VALIDATOR_DIR_ENV, raising=False)
+    assert validation.validator_dir() is None  # no validate.py in either
+    assert isinstance(validation.find_validator(), StructuralValidator)
+
+    def missing() -> None:
+        raise ConfigError("fhir.resources is not installed")
+
+    monkeypatch.setattr(validation, "StructuralValidator", missing)
+    with pytest.raises(ConfigError, match=r"^no validator available: pip install") as caught:
+        validation.find_validator()
+    message = str(caught.value)
+    assert ("run tools/validator/setup.sh" in message) is checkout
+    assert (f"set {validation.VALIDATOR_DIR_ENV}" in message) is not checkout
