@@ -150,7 +150,12 @@ class _Builder:
         defaults = Config()
         sections = {name: self._section(name, getattr(defaults, name)) for name in SECTIONS}
         config = Config(**sections, origins=self.origins)
-        if config.delivery.sink is SinkKind.FHIR and not config.fhir.base_url:
+        base_url_wrong = any(p.key == "fhir.base_url" for p in self.problems)
+        if (
+            config.delivery.sink is SinkKind.FHIR
+            and not config.fhir.base_url
+            and not base_url_wrong
+        ):
             src = self.origins.get("delivery.sink", DEFAULTS)
             text = f"{src}: delivery.sink is fhir but fhir.base_url is not set"
             self.problems.append(ConfigProblem("fhir.base_url", src, text))
@@ -212,7 +217,7 @@ def coerce(hint: Any, value: Any) -> Any:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return None if value is None else coerce(args[0], value)
     if isinstance(hint, type) and issubclass(hint, Choice):
-        if isinstance(value, str) and value in hint._value2member_map_:
+        if isinstance(value, str) and value in {member.value for member in hint}:
             return hint(value)
         raise _Wrong(f": must be one of {', '.join(m.value for m in hint)}")
     simple = _SIMPLE.get(hint)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -358,6 +359,7 @@ class Key:
         return f"{self.section}.{self.name}"
 
 
+@functools.cache
 def section_keys(section: str) -> tuple[Key, ...]:
     """The keys of `section` in file order (for fhir: the flat auth keys in place of auth)."""
     defaults = getattr(Config(), section)

@@ -218,7 +218,7 @@ def test_a_refused_bundle_fails_with_the_servers_outcome_in_queue_show(
     ds = unique_report(srfactory.qualifier_report, "PHI-PATIENT-4711", f"2.25.{uuid.uuid4().int}")
     instance = InstanceInfo(str(ds.SOPClassUID), str(ds.SOPInstanceUID), "TESTSCU")
     job_id = spool.receive(srfactory.to_bytes(ds), instance)
-    convert = make_converter(load_config(env={}).mapping.options())
+    convert = make_converter(load_config(env={}).mapping_options)
 
     def broken(data: bytes) -> dict[str, Any]:
         bundle = convert(data)
