@@ -291,10 +291,16 @@ class Gateway:
         """Signal-safe: only sets a flag."""
         self._stop_requested.set()
 
-    def run_until_signalled(self) -> int:
-        """Install SIGTERM/SIGINT handlers, supervise workers, stop gracefully on a signal."""
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT only set the stop flag; call it before start(), so that a signal
+        arriving while the gateway starts still ends in a graceful stop."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+
+    def run_until_signalled(self) -> int:
+        """Supervise workers until a signal (or request_stop) asks to stop; then stop
+        gracefully."""
+        self.install_signal_handlers()
         next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
         watchdog = self.notifier.watchdog_interval  # WatchdogSec= in the unit
         every = min(SUPERVISE_EVERY, watchdog) if watchdog else SUPERVISE_EVERY

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(config.logging.level.value, config.logging.format.value)
     configure_pydicom_reading()
     gateway = Gateway(config)
+    gateway.install_signal_handlers()
     tune_garbage_collector()
     try:
         gateway.start()
