@@ -956,13 +956,33 @@ def no_template_id_report() -> Dataset:
     return _document(case, root)
 
 
-def wrong_title_sr() -> Dataset:
-    """Comprehensive SR with TID 1500-like content, title LN 18748-4 and no template id.
-    A bad case: not a Measurement Report."""
-    case = "wrong-title"
+def titled_report(title: Code, case: str, *, declared: bool = False) -> Dataset:
+    """The planar groups under another document title; ``declared`` keeps the root's
+    Content Template Sequence (TID 1500), else there is none."""
     root = _measurement_report(_planar_groups(case))
-    del root.ContentTemplateSequence
-    root.ConceptNameCodeSequence = [hsr.CodedConcept.from_code(OTHER_TITLE)]
+    if not declared:
+        del root.ContentTemplateSequence
+    root.ConceptNameCodeSequence = [hsr.CodedConcept.from_code(title)]
+    return _document(case, root)
+
+
+def other_title_report(declared: bool = False) -> Dataset:
+    """TID 1500 content titled LN 18748-4, outside CID 7021: recognised by its template
+    (``declared``) or by its Imaging Measurements container; converts with a warning."""
+    case = "other-title-declared" if declared else "other-title"
+    return titled_report(OTHER_TITLE, case, declared=declared)
+
+
+def no_tid1500_structure_sr() -> Dataset:
+    """Comprehensive SR titled LN 18748-4, no template id and no TID 1500 container (one TEXT
+    finding at the root). A bad case: nothing says it is a Measurement Report."""
+    case = "no-tid1500-structure"
+    root = _ds(
+        ValueType="CONTAINER",
+        ConceptNameCodeSequence=[hsr.CodedConcept.from_code(OTHER_TITLE)],
+        ContinuityOfContent="SEPARATE",
+        ContentSequence=[_text(DCM.Finding, "No abnormality")],
+    )
     return _document(case, root)
 
 
@@ -1099,7 +1119,7 @@ BAD_CASES: dict[str, Callable[[], bytes]] = {
     "non_tid1500_sr": non_tid1500_sr_bytes,
     "basic_text_sr": basic_text_sr_bytes,
     "malformed_tree": malformed_tree_bytes,
-    "wrong_title": lambda: to_bytes(wrong_title_sr()),
+    "no_tid1500_structure": lambda: to_bytes(no_tid1500_structure_sr()),
 }
 
 

@@ -52,6 +52,7 @@ class ContentItem:
     children: tuple[ContentItem, ...] = ()
     observation_uid: str | None = None
     observation_datetime: str | None = None
+    undefined_value_type: str | None = None  # as encoded, when PS3.3 does not define it
 
     @property
     def template_id(self) -> str | None:
@@ -165,6 +166,7 @@ class _TreeParser:
             children=children,
             observation_uid=as_text(item.get("ObservationUID")) or None,
             observation_datetime=as_text(item.get("ObservationDateTime")) or None,
+            undefined_value_type=encoded_type[:16] if value_type is None else None,
         )
 
 

@@ -18,9 +18,14 @@ BAD_INPUTS = {
     "ct.dcm": (factory.ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
     "other-sr.dcm": (
         factory.non_tid1500_sr_bytes,
-        "not a TID 1500 Measurement Report (document title",
+        "not a TID 1500 Measurement Report: no template id TID 1500, document title "
+        '(1111, TEST, "Diagnosis") not in CID 7021, and no Imaging Measurements',
     ),
-    "basic-text.dcm": (factory.basic_text_sr_bytes, "not a TID 1500 Measurement Report"),
+    "basic-text.dcm": (
+        factory.basic_text_sr_bytes,
+        "not a TID 1500 Measurement Report: no template id TID 1500, document title "
+        '(IHE.01, 99_OFFIS_DCMTK, "Document Title") not in CID 7021',
+    ),
     "malformed.dcm": (factory.malformed_tree_bytes, "at item 1."),
 }
 
