@@ -947,6 +947,23 @@ def participant_report() -> Dataset:
     return _document(case, root, DocumentFlags(participants=_participants()))
 
 
+def units_report() -> Dataset:
+    """One planar group (1.6.1) whose NUMs carry the units producers really send:
+    .7 Length 10.04 in dcmjs' "[arb'U]{cm}" (read as cm), .8 Attenuation 42 in "HU" (not
+    UCUM), .9 a ratio in "1" (no units), .10 a velocity in "cm/s", .11 an area in "mm2"
+    whose Code Meaning is the code itself."""
+    case = "units"
+    nums = [
+        _num(SCT.Length, 10.04, Code("[arb'U]{cm}", "UCUM", "arbitrary cm")),
+        _num(DCM.AttenuationCoefficient, 42.0, Code("HU", "UCUM", "HU")),
+        _num(DCM.DiastolicSystolicVelocityRatio, 0.35, UCUM.NoUnits),
+        _num(SCT.ArterialVelocity, 12.5, UCUM.CentimeterPerSecond),
+        _num(SCT.Area, 310.2, Code("mm2", "UCUM", "mm2")),
+    ]
+    group = _planar_group(case, 1, nums, site=_lung_site())
+    return _document(case, _measurement_report([group]))
+
+
 def no_template_id_report() -> Dataset:
     """TID 1500 recognisable by title DCM 126000 only: no root ContentTemplateSequence.
     A good case: readers must accept it."""

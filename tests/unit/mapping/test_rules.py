@@ -55,7 +55,10 @@ ALL_GOOD: dict[str, Callable[[], Dataset]] = {
     "partial": factory.partial_report,
     "participant": factory.participant_report,
     "no-template-id": factory.no_template_id_report,
+    "units": factory.units_report,
 }
+# Fixtures that convert with warnings (what they leave out is part of what they test).
+WITH_WARNINGS = frozenset({"units"})
 
 
 @pytest.fixture(scope="module")
