@@ -947,6 +947,60 @@ def participant_report() -> Dataset:
     return _document(case, root, DocumentFlags(participants=_participants()))
 
 
+def _scoord3d_shapes() -> dict[str, np.ndarray]:
+    """Graphic Data of every SCOORD3D Graphic Type, in the CT's patient coordinates (mm)."""
+    square = _pixel_to_patient(SQUARE)
+    center = _pixel_to_patient([(60.0, 60.0)])[0]
+    ellipse = center + np.array([(-10.0, 0, 0), (10.0, 0, 0), (0, -6.5, 0), (0, 6.5, 0)])
+    return {
+        "POINT": center[np.newaxis, :],
+        "MULTIPOINT": square[:3],
+        "POLYLINE": square[:4],
+        "POLYGON": square,  # closed: the last point is the first
+        "ELLIPSE": ellipse,
+        "ELLIPSOID": _ellipsoid(),
+    }
+
+
+def scoord3d_report() -> Dataset:
+    """Comprehensive 3D SR: six groups (1.6.1 ... 1.6.6), one per SCOORD3D Graphic Type
+    (POINT, MULTIPOINT, POLYLINE, POLYGON, ELLIPSE, ELLIPSOID), each with one Area NUM and
+    an Image Region (111030) SCOORD3D in the CT's frame of reference as its last child
+    (1.6.n.7). TID 1410 (as highdicom builds it) where its constraint allows the type; TID
+    1410 leaves MULTIPOINT and ELLIPSOID out, so those two are a plain SCOORD3D item, as
+    producers send them."""
+    case = "scoord3d"
+    groups: list[Group] = []
+    for n, (graphic_type, data) in enumerate(_scoord3d_shapes().items(), start=1):
+        area = _num(SCT.Area, 100.0 + n, MM2)
+        if graphic_type in ("MULTIPOINT", "ELLIPSOID"):
+            group = _planar_group(case, n, [area], segment_frame=_segment_frame(n))
+            _drop_children(_head(group), {"121214", "121233"})
+            item = hsr.Scoord3DContentItem(
+                name=DCM.ImageRegion,
+                graphic_type=graphic_type,
+                graphic_data=data,
+                frame_of_reference_uid=frame_of_reference_uid(),
+                relationship_type="CONTAINS",
+            )
+            groups.append(_extend_group(group, item))
+        else:
+            region = hsr.ImageRegion3D(graphic_type, data, frame_of_reference_uid())
+            groups.append(_planar_group(case, n, [area], region=region))
+    return _document(case, _measurement_report(groups))
+
+
+def _segment_frame(n: int) -> hsr.ReferencedSegmentationFrame:
+    """A stand-in ROI for building a TID 1410 group that gets its region by hand."""
+    return hsr.ReferencedSegmentationFrame(
+        sop_class_uid=SEG.sop_class_uid,
+        sop_instance_uid=SEG.sop_instance_uid,
+        frame_number=n,
+        segment_number=1,
+        source_image=_source_image(),
+    )
+
+
 def units_report() -> Dataset:
     """One planar group (1.6.1) whose NUMs carry the units producers really send:
     .7 Length 10.04 in dcmjs' "[arb'U]{cm}" (read as cm), .8 Attenuation 42 in "HU" (not

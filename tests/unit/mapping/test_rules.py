@@ -56,6 +56,7 @@ ALL_GOOD: dict[str, Callable[[], Dataset]] = {
     "participant": factory.participant_report,
     "no-template-id": factory.no_template_id_report,
     "units": factory.units_report,
+    "scoord3d": factory.scoord3d_report,
 }
 # Fixtures that convert with warnings (what they leave out is part of what they test).
 WITH_WARNINGS = frozenset({"units"})
