@@ -947,6 +947,77 @@ def participant_report() -> Dataset:
     return _document(case, root, DocumentFlags(participants=_participants()))
 
 
+def _scoord3d_shapes() -> dict[str, np.ndarray]:
+    """Graphic Data of every SCOORD3D Graphic Type, in the CT's patient coordinates (mm)."""
+    square = _pixel_to_patient(SQUARE)
+    center = _pixel_to_patient([(60.0, 60.0)])[0]
+    ellipse = center + np.array([(-10.0, 0, 0), (10.0, 0, 0), (0, -6.5, 0), (0, 6.5, 0)])
+    return {
+        "POINT": center[np.newaxis, :],
+        "MULTIPOINT": square[:3],
+        "POLYLINE": square[:4],
+        "POLYGON": square,  # closed: the last point is the first
+        "ELLIPSE": ellipse,
+        "ELLIPSOID": _ellipsoid(),
+    }
+
+
+def scoord3d_report() -> Dataset:
+    """Comprehensive 3D SR: six groups (1.6.1 ... 1.6.6), one per SCOORD3D Graphic Type
+    (POINT, MULTIPOINT, POLYLINE, POLYGON, ELLIPSE, ELLIPSOID), each with one Area NUM and
+    an Image Region (111030) SCOORD3D in the CT's frame of reference as its last child
+    (1.6.n.7). TID 1410 (as highdicom builds it) where its constraint allows the type; TID
+    1410 leaves MULTIPOINT and ELLIPSOID out, so those two are a plain SCOORD3D item, as
+    producers send them."""
+    case = "scoord3d"
+    groups: list[Group] = []
+    for n, (graphic_type, data) in enumerate(_scoord3d_shapes().items(), start=1):
+        area = _num(SCT.Area, 100.0 + n, MM2)
+        if graphic_type in ("MULTIPOINT", "ELLIPSOID"):
+            group = _planar_group(case, n, [area], segment_frame=_segment_frame(n))
+            _drop_children(_head(group), {"121214", "121233"})
+            item = hsr.Scoord3DContentItem(
+                name=DCM.ImageRegion,
+                graphic_type=graphic_type,
+                graphic_data=data,
+                frame_of_reference_uid=frame_of_reference_uid(),
+                relationship_type="CONTAINS",
+            )
+            groups.append(_extend_group(group, item))
+        else:
+            region = hsr.ImageRegion3D(graphic_type, data, frame_of_reference_uid())
+            groups.append(_planar_group(case, n, [area], region=region))
+    return _document(case, _measurement_report(groups))
+
+
+def _segment_frame(n: int) -> hsr.ReferencedSegmentationFrame:
+    """A stand-in ROI for building a TID 1410 group that gets its region by hand."""
+    return hsr.ReferencedSegmentationFrame(
+        sop_class_uid=SEG.sop_class_uid,
+        sop_instance_uid=SEG.sop_instance_uid,
+        frame_number=n,
+        segment_number=1,
+        source_image=_source_image(),
+    )
+
+
+def units_report() -> Dataset:
+    """One planar group (1.6.1) whose NUMs carry the units producers really send:
+    .7 Length 10.04 in dcmjs' "[arb'U]{cm}" (read as cm), .8 Attenuation 42 in "HU" (not
+    UCUM), .9 a ratio in "1" (no units), .10 a velocity in "cm/s", .11 an area in "mm2"
+    whose Code Meaning is the code itself."""
+    case = "units"
+    nums = [
+        _num(SCT.Length, 10.04, Code("[arb'U]{cm}", "UCUM", "arbitrary cm")),
+        _num(DCM.AttenuationCoefficient, 42.0, Code("HU", "UCUM", "HU")),
+        _num(DCM.DiastolicSystolicVelocityRatio, 0.35, UCUM.NoUnits),
+        _num(SCT.ArterialVelocity, 12.5, UCUM.CentimeterPerSecond),
+        _num(SCT.Area, 310.2, Code("mm2", "UCUM", "mm2")),
+    ]
+    group = _planar_group(case, 1, nums, site=_lung_site())
+    return _document(case, _measurement_report([group]))
+
+
 def no_template_id_report() -> Dataset:
     """TID 1500 recognisable by title DCM 126000 only: no root ContentTemplateSequence.
     A good case: readers must accept it."""
@@ -956,13 +1027,33 @@ def no_template_id_report() -> Dataset:
     return _document(case, root)
 
 
-def wrong_title_sr() -> Dataset:
-    """Comprehensive SR with TID 1500-like content, title LN 18748-4 and no template id.
-    A bad case: not a Measurement Report."""
-    case = "wrong-title"
+def titled_report(title: Code, case: str, *, declared: bool = False) -> Dataset:
+    """The planar groups under another document title; ``declared`` keeps the root's
+    Content Template Sequence (TID 1500), else there is none."""
     root = _measurement_report(_planar_groups(case))
-    del root.ContentTemplateSequence
-    root.ConceptNameCodeSequence = [hsr.CodedConcept.from_code(OTHER_TITLE)]
+    if not declared:
+        del root.ContentTemplateSequence
+    root.ConceptNameCodeSequence = [hsr.CodedConcept.from_code(title)]
+    return _document(case, root)
+
+
+def other_title_report(declared: bool = False) -> Dataset:
+    """TID 1500 content titled LN 18748-4, outside CID 7021: recognised by its template
+    (``declared``) or by its Imaging Measurements container; converts with a warning."""
+    case = "other-title-declared" if declared else "other-title"
+    return titled_report(OTHER_TITLE, case, declared=declared)
+
+
+def no_tid1500_structure_sr() -> Dataset:
+    """Comprehensive SR titled LN 18748-4, no template id and no TID 1500 container (one TEXT
+    finding at the root). A bad case: nothing says it is a Measurement Report."""
+    case = "no-tid1500-structure"
+    root = _ds(
+        ValueType="CONTAINER",
+        ConceptNameCodeSequence=[hsr.CodedConcept.from_code(OTHER_TITLE)],
+        ContinuityOfContent="SEPARATE",
+        ContentSequence=[_text(DCM.Finding, "No abnormality")],
+    )
     return _document(case, root)
 
 
@@ -1099,7 +1190,7 @@ BAD_CASES: dict[str, Callable[[], bytes]] = {
     "non_tid1500_sr": non_tid1500_sr_bytes,
     "basic_text_sr": basic_text_sr_bytes,
     "malformed_tree": malformed_tree_bytes,
-    "wrong_title": lambda: to_bytes(wrong_title_sr()),
+    "no_tid1500_structure": lambda: to_bytes(no_tid1500_structure_sr()),
 }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import random
 import sys
 import time
@@ -11,15 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sr2fhir.config import Config, SinkKind, load_config
+from sr2fhir.config import Config, FhirVersion, SinkKind, load_config
 from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.delivery import Sink, build_sink
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries
 from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.exits import ExitStatus
 from sr2fhir.fsutil import write_atomically
-from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
+from sr2fhir.mapping import MappingOptions, bundle_to_json, map_report, read_sr_bytes
 from sr2fhir.mapping.dataset import ElementSource
+from sr2fhir.mapping.r4 import to_r4
+from sr2fhir.mapping.warnings import MappingWarning, warnings_document
 from sr2fhir.runtime import configure_pydicom_reading, tune_garbage_collector
 from sr2fhir.spool import InstanceInfo
 from sr2fhir.uids import is_valid_uid
@@ -31,12 +35,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "convert",
         help="convert SR files to FHIR transaction Bundles (offline)",
         description=(
-            "Convert every file under each PATH (files or folders, recursive) to one FHIR R5 "
-            "transaction Bundle per SR. With one file and no --out the Bundle goes to stdout."
+            "Convert every file under each PATH (files or folders, recursive) to one FHIR "
+            "transaction Bundle per SR (R5, or R4 with --fhir-version R4 or fhir.version: R4). "
+            "With one file and no --out the Bundle goes to stdout."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", type=Path)
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/<SOPInstanceUID>.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/<SOPInstanceUID>.json, and DIR/<SOPInstanceUID>.warnings.json beside it "
+        "when the report converted with something left out",
+    )
+    parser.add_argument(
+        "--fhir-version",
+        choices=("R5", "R4"),
+        help="FHIR version of the Bundles written and pushed (default: fhir.version of the "
+        "configuration, R5). R4 leaves out the ImagingSelections (R4 has no such resource)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write FILE: one JSON line per input file with its result (converted or rejected "
+        "and why) and the warnings of what it was converted without",
+    )
     parser.add_argument(
         "--validate",
         action="store_true",
@@ -63,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print("sr2fhir convert: --out DIR is needed for folders or several files", file=sys.stderr)
         return ExitStatus.USAGE
     config = load_config(args.config)
+    version = FhirVersion(args.fhir_version) if args.fhir_version else config.fhir.version
     if args.push and not config.fhir.base_url:
         print(
             "sr2fhir convert: --push needs fhir.base_url (--config FILE or SR2FHIR_FHIR_BASE_URL)",
@@ -71,27 +96,36 @@ def run(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
     if args.push:
         preflight_fhir(config)
+    if args.validate and version is FhirVersion.R4:
+        print(
+            "sr2fhir convert: --validate checks R5 Bundles against the IG (an R5 IG); "
+            "it cannot check --fhir-version R4 output",
+            file=sys.stderr,
+        )
+        return ExitStatus.USAGE
     options = config.mapping_options
     files = sorted(_files(paths))
     validator = find_validator() if args.validate else None
     configure_pydicom_reading()
     tune_garbage_collector()
+    report = ConversionReport(args.report)
     if out is None and not args.push:
-        return _convert_to_stdout(files[0], options, validator)
+        status = _convert_to_stdout(files[0], options, validator, version, report)
+        report.write()
+        return status
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    pusher = _pusher(config) if args.push else None
+    pusher = _pusher(config, version) if args.push else None
     progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
     rejected = 0
     held: dict[str, Converted] = {}  # kept only to validate them all in one run
     for n, path in enumerate(files, start=1):
-        result = _convert(path, options)
+        result = _convert(path, options, report)
         if result is None:
             rejected += 1
         else:
             if out is not None:
-                data = bundle_to_json(result.bundle)
-                write_atomically(out / f"{result.sop_instance_uid}.json", data)
+                write_outputs(out, result, version)
             if validator is not None:
                 held[str(path)] = result
             elif pusher is not None:
@@ -100,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             progress.update(n)
     if progress is not None:
         progress.finish(len(files) - rejected, rejected)
+    report.write()
     nonconformant: set[str] = set()
     if validator is not None:
         nonconformant = report_validation(validator, {k: v.bundle for k, v in held.items()})
@@ -113,8 +148,10 @@ def run(args: argparse.Namespace) -> int:
     return ExitStatus.FAILED if rejected or failed else ExitStatus.OK
 
 
-def _pusher(config: Config) -> Pusher:
-    sink = build_sink(config, SinkKind.FHIR)
+def _pusher(config: Config, version: FhirVersion | None = None) -> Pusher:
+    """The `--push` delivery: the configured FHIR sink, in `version` (default fhir.version)."""
+    fhir = dataclasses.replace(config.fhir, version=version or config.fhir.version)
+    sink = build_sink(dataclasses.replace(config, fhir=fhir), SinkKind.FHIR)
     policy = RetryPolicy.from_config(config.workers, max_attempts=PUSH_ATTEMPTS)
     return Pusher(sink, str(config.fhir.base_url), policy)
 
@@ -129,8 +166,60 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 
 @dataclass(frozen=True, slots=True)
 class Converted:
+    """One converted SR: its R5 Bundle (the sink converts for an R4 server) and warnings."""
+
     sop_instance_uid: str
     bundle: dict[str, Any]
+    warnings: tuple[MappingWarning, ...] = ()
+
+
+def in_version(bundle: dict[str, Any], version: FhirVersion) -> dict[str, Any]:
+    """The Bundle as the chosen FHIR version has it (the mapping writes R5)."""
+    return to_r4(bundle) if version is FhirVersion.R4 else bundle
+
+
+def write_outputs(out: Path, result: Converted, version: FhirVersion) -> None:
+    """DIR/<uid>.json, and DIR/<uid>.warnings.json when there are warnings (a stale one from
+    an earlier run of the same SR is removed when there are none)."""
+    bundle = in_version(result.bundle, version)
+    write_atomically(out / f"{result.sop_instance_uid}.json", bundle_to_json(bundle))
+    notes = out / f"{result.sop_instance_uid}.warnings.json"
+    if result.warnings:
+        document = warnings_document(result.sop_instance_uid, result.warnings)
+        write_atomically(notes, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    else:
+        notes.unlink(missing_ok=True)
+
+
+class ConversionReport:
+    """`--report FILE`: one JSON line per input file, written at the end (atomically)."""
+
+    def __init__(self, target: Path | None) -> None:
+        self.target = target
+        self.lines: list[str] = []
+
+    def add(
+        self,
+        path: Path,
+        uid: str | None,
+        reason: str | None,
+        warnings: tuple[MappingWarning, ...] = (),
+    ) -> None:
+        if self.target is None:
+            return
+        line = {
+            "file": str(path),
+            "sop_instance_uid": uid,
+            "result": "rejected" if reason else "converted",
+            "reason": reason,
+            "warnings": [w.to_dict() for w in warnings],
+        }
+        self.lines.append(json.dumps(line, ensure_ascii=False))
+
+    def write(self) -> None:
+        if self.target is not None:
+            data = "".join(line + "\n" for line in self.lines).encode("utf-8")
+            write_atomically(self.target, data)
 
 
 def read_sr_file(path: Path, max_bytes: int | None = None) -> ElementSource:
@@ -143,31 +232,45 @@ def read_sr_file(path: Path, max_bytes: int | None = None) -> ElementSource:
     return read_sr_bytes(data, max_bytes)
 
 
-def _convert(path: Path, options: MappingOptions) -> Converted | None:
-    """The Bundle, or None after one line on stderr naming the file and the reason."""
+def _convert(path: Path, options: MappingOptions, report: ConversionReport) -> Converted | None:
+    """The Bundle, or None after one line on stderr naming the file and the reason; a file
+    that converted with warnings gets one line too."""
     try:
         ds = read_sr_file(path, options.max_dataset_bytes)
-        bundle = convert_dataset(ds, options)
+        mapped = map_report(ds, options)
     except (SrParseError, MappingError) as exc:
         where = f" at item {exc.item_path}" if exc.item_path else ""
         print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
+        report.add(path, None, f"{where[1:]}: {exc}" if where else str(exc))
         return None
     uid = str(ds.get("SOPInstanceUID", "")).strip()
     if not is_valid_uid(uid):  # it names the output file
-        print(
-            f"{path}: rejected: SOP Instance UID {uid[:70]!r} is not a valid UID", file=sys.stderr
-        )
+        reason = f"SOP Instance UID {uid[:70]!r} is not a valid UID"
+        print(f"{path}: rejected: {reason}", file=sys.stderr)
+        report.add(path, None, reason)
         return None
-    return Converted(uid, bundle)
+    if mapped.warnings:
+        first = mapped.warnings[0]
+        print(
+            f"{path}: converted with {len(mapped.warnings)} warning(s), first: "
+            f"{first.code.value} at item {first.item_path}: {first.message}",
+            file=sys.stderr,
+        )
+    report.add(path, uid, None, mapped.warnings)
+    return Converted(uid, mapped.bundle, mapped.warnings)
 
 
 def _convert_to_stdout(
-    path: Path, options: MappingOptions, validator: BundleValidator | None
+    path: Path,
+    options: MappingOptions,
+    validator: BundleValidator | None,
+    version: FhirVersion,
+    report: ConversionReport,
 ) -> int:
-    result = _convert(path, options)
+    result = _convert(path, options, report)
     if result is None:
         return ExitStatus.FAILED
-    sys.stdout.buffer.write(bundle_to_json(result.bundle, indent=2))
+    sys.stdout.buffer.write(bundle_to_json(in_version(result.bundle, version), indent=2))
     sys.stdout.flush()
     if validator is not None and report_validation(validator, {str(path): result.bundle}):
         return ExitStatus.FAILED

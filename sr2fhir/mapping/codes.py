@@ -38,6 +38,13 @@ class Code:
         return hash((self.designator, self.value))
 
 
+def describe_code(code: Code | None) -> str:
+    """(value, designator, "meaning") as PS3.16 writes a code; "missing" for None."""
+    if code is None:
+        return "missing"
+    return f'({code.value}, {code.designator}, "{code.meaning}")'
+
+
 def normalise(value: str, designator: str, meaning: str, version: str | None, is_urn: bool) -> Code:
     """Build a Code, translating legacy SNOMED RT codes to SNOMED CT where a mapping exists."""
     if designator in _LEGACY_SNOMED:
@@ -68,6 +75,7 @@ DERIVED_IMAGING_MEASUREMENTS = Code("126011", "DCM", "Derived Imaging Measuremen
 QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
 MEASUREMENT_GROUP = Code("125007", "DCM", "Measurement Group")
 PERSON_OBSERVER_NAME = Code("121008", "DCM", "Person Observer Name")  # TID 1003
+IMAGE_LIBRARY = Code("111028", "DCM", "Image Library")  # TID 1600: evidence, not mapped
 
 # Measurement group context (TID 1501 / 1410 / 1411) and measurements (TID 300 / 1419)
 TRACKING_IDENTIFIER = Code("112039", "DCM", "Tracking Identifier")

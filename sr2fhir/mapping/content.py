@@ -52,6 +52,7 @@ class ContentItem:
     children: tuple[ContentItem, ...] = ()
     observation_uid: str | None = None
     observation_datetime: str | None = None
+    undefined_value_type: str | None = None  # as encoded, when PS3.3 does not define it
 
     @property
     def template_id(self) -> str | None:
@@ -165,6 +166,7 @@ class _TreeParser:
             children=children,
             observation_uid=as_text(item.get("ObservationUID")) or None,
             observation_datetime=as_text(item.get("ObservationDateTime")) or None,
+            undefined_value_type=encoded_type[:16] if value_type is None else None,
         )
 
 
@@ -272,9 +274,12 @@ def _parse_graphic(
     if not frame_of_reference:
         raise SrParseError("SCOORD3D item has no Referenced Frame of Reference UID", path)
     graphic_type = _graphic_type(encoded_type, value_type, SpatialCoordinates3D.GRAPHIC_TYPES, path)
-    return SpatialCoordinates3D(
-        graphic_type, _coordinates(values, value_type, path), frame_of_reference
-    )
+    coordinates = _coordinates(values, value_type, path)
+    if not coordinates or len(coordinates) % 3:
+        raise SrParseError(
+            f"SCOORD3D Graphic Data has {len(coordinates)} values, not (x, y, z) triplets", path
+        )
+    return SpatialCoordinates3D(graphic_type, coordinates, frame_of_reference)
 
 
 def _coordinates(values: Sequence[Any], value_type: ValueType, path: str) -> tuple[float, ...]:

@@ -10,6 +10,7 @@ from sr2fhir.mapping.document import DocumentHeader
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.options import MappingOptions
 from sr2fhir.mapping.times import FhirTime, from_dicom
+from sr2fhir.mapping.warnings import MappingWarning
 
 Resource = dict[str, Any]
 Reference = dict[str, Any]
@@ -50,6 +51,7 @@ class BuildContext:
     document_time: FhirTime
     performers: tuple[Resource, ...]
     entries: dict[str, Entry] = field(default_factory=dict)
+    warnings: list[MappingWarning] = field(default_factory=list)
 
     def id_for(self, kind: str, path: str) -> str:
         """Ids of per-report resources: SOP Instance UID + resource kind + content item path."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydicom.uid import UID
 
 from sr2fhir.errors import Sr2FhirError, SrParseError
-from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.content import parse_content_tree
 from sr2fhir.mapping.context import BuildContext, ReportReferences, Resource, check_entry_count
 from sr2fhir.mapping.dataset import ElementSource
@@ -30,13 +30,12 @@ from sr2fhir.mapping.observations import (
 )
 from sr2fhir.mapping.options import MappingOptions
 from sr2fhir.mapping.provenance import build_provenance
+from sr2fhir.mapping.recognition import recognise_measurement_report
 from sr2fhir.mapping.references import build_report_references
-from sr2fhir.mapping.report import (
-    MeasurementReport,
-    is_measurement_report,
-    parse_measurement_report,
-)
+from sr2fhir.mapping.report import MeasurementReport
+from sr2fhir.mapping.report_parser import parse_measurement_report
 from sr2fhir.mapping.times import from_dicom
+from sr2fhir.mapping.warnings import MappingWarning
 
 DEFAULT_OPTIONS = MappingOptions()
 _Parsed = TypeVar("_Parsed")
@@ -52,12 +51,31 @@ TID_1500_SOP_CLASSES = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class MappingResult:
+    """One report's Bundle and what it was converted without (empty when nothing)."""
+
+    bundle: dict[str, Any]
+    warnings: tuple[MappingWarning, ...]
+
+
 def convert_dataset(
     ds: ElementSource,
     options: MappingOptions = DEFAULT_OPTIONS,
     references: ReportReferences | None = None,
 ) -> dict[str, Any]:
-    """Map one TID 1500 report to one FHIR R5 transaction Bundle.
+    """Map one TID 1500 report to one FHIR R5 transaction Bundle (map_report's Bundle)."""
+    return map_report(ds, options, references).bundle
+
+
+def map_report(
+    ds: ElementSource,
+    options: MappingOptions = DEFAULT_OPTIONS,
+    references: ReportReferences | None = None,
+) -> MappingResult:
+    """Map one TID 1500 report to one FHIR R5 transaction Bundle and the list of what it left
+    out (MappingWarning: an item the mapping does not cover, an undefined value type, a title
+    outside CID 7021, a unit that is not valid UCUM).
 
     `references` replaces the logical Patient/ServiceRequest/ImagingStudy references (the
     fhir sink passes literal ones it found on the server).
@@ -66,12 +84,7 @@ def convert_dataset(
     if not sop_class.startswith(SR_SOP_CLASS_PREFIX):
         raise SrParseError(f"not an SR: SOP Class is {_sop_class_name(sop_class)}")
     root = _read("content tree", lambda d: parse_content_tree(d, options.max_content_items), ds)
-    if not is_measurement_report(root):
-        raise SrParseError(
-            "an SR but not a TID 1500 Measurement Report "
-            f"(document title {_describe_title(root.concept)}, "
-            f"template {root.template_id or 'none'})"
-        )
+    recognised = recognise_measurement_report(root)
     if sop_class not in TID_1500_SOP_CLASSES:
         raise SrParseError(f"{_sop_class_name(sop_class)} cannot carry a TID 1500 report")
     header = _read("header", parse_document_header, ds)
@@ -103,7 +116,8 @@ def convert_dataset(
     if options.provenance:
         resources.append(build_provenance(header, resources, ctx.document_time.instant))
         check_entry_count(len(resources), options)
-    return build_transaction_bundle(header, resources)
+    warnings = recognised + report.skipped + tuple(ctx.warnings)
+    return MappingResult(build_transaction_bundle(header, resources), warnings)
 
 
 def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSource) -> _Parsed:
@@ -184,12 +198,6 @@ def _sop_class_name(uid: str) -> str:
         return "missing"
     name = UID(uid).name
     return f"{name} ({uid})" if name and name != uid else uid
-
-
-def _describe_title(title: Code | None) -> str:
-    if title is None:
-        return "missing"
-    return f'({title.value}, {title.designator}, "{title.meaning}")'
 
 
 def bundle_to_json(bundle: dict[str, Any], indent: int | None = None) -> bytes:

@@ -16,7 +16,6 @@ from sr2fhir.mapping.coding import (
     DICOM_UID,
     build_codeable_concept,
     fixed_concept,
-    system_for,
     uid_value,
 )
 from sr2fhir.mapping.context import BuildContext, Entry, Reference, Resource
@@ -30,6 +29,7 @@ from sr2fhir.mapping.report import (
     QualitativeEvaluation,
 )
 from sr2fhir.mapping.selections import build_item_selections, build_source_sr_content_item
+from sr2fhir.mapping.units import quantity_unit
 from sr2fhir.mapping.value_types import NumericValue
 
 MEASUREMENT_GROUP_CONCEPT = build_codeable_concept(c.MEASUREMENT_GROUP)
@@ -262,7 +262,7 @@ def build_imaging_measurement(
         None,
         _concept(observed, MEASUREMENT_GROUP_CONCEPT),
     )
-    _quantity(resource, measurement)
+    _quantity(ctx, resource, measurement)
     tail = _member_tail(ctx, observed, group, devices, measurement.derivation)
     return _finish(ctx, resource, observed, tail)
 
@@ -302,7 +302,7 @@ def build_derived_imaging_measurement(
         DERIVED_IMAGING_MEASUREMENTS_CONCEPT,
         _concept(observed, DERIVED_IMAGING_MEASUREMENTS_CONCEPT),
     )
-    _quantity(resource, measurement)
+    _quantity(ctx, resource, measurement)
     tail = Tail(
         site=build_site(ctx, observed.path, observed.finding_site, []),
         method=observed.method,
@@ -320,8 +320,9 @@ def _concept(observed: Observed, fallback: dict[str, Any]) -> dict[str, Any]:
     return build_codeable_concept(observed.concept) if observed.concept else fallback
 
 
-def _quantity(resource: Resource, measurement: Measurement) -> None:
-    """valueQuantity (UCUM); no value -> data-absent-reason on the quantity, never a number."""
+def _quantity(ctx: BuildContext, resource: Resource, measurement: Measurement) -> None:
+    """valueQuantity (units.py: one rule for unit/system/code); no value ->
+    data-absent-reason on the quantity, never a number."""
     numeric = measurement.numeric
     quantity: dict[str, Any] = {}
     if numeric.value is None:
@@ -330,10 +331,10 @@ def _quantity(resource: Resource, measurement: Measurement) -> None:
     else:
         quantity["value"] = int(numeric.value) if numeric.value.is_integer() else numeric.value
     if numeric.unit is not None:
-        if numeric.unit.meaning:
-            quantity["unit"] = numeric.unit.meaning
-        quantity["system"] = system_for(numeric.unit.designator)
-        quantity["code"] = numeric.unit.value
+        fields, warning = quantity_unit(numeric.unit, measurement.observed.path)
+        quantity.update(fields)
+        if warning is not None:
+            ctx.warnings.append(warning)
     resource["valueQuantity"] = quantity
     if numeric.qualifier is not None:
         code = numeric.qualifier

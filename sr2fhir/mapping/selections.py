@@ -39,6 +39,9 @@ _PROFILES: dict[Kind, tuple[str, Code]] = {
         c.SOURCE_IMAGE_FOR_SEGMENTATION,
     ),
 }
+XVER_IMAGE_REGION_3D = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ImagingSelection.instance.imageRegion3D"
+)
 # SCOORD Graphic Type -> imageRegion2D.regionType (MULTIPOINT: one point region per point).
 _REGION_2D = {
     GraphicType.POINT: "point",
@@ -128,10 +131,9 @@ def build_selection(
         series = source_series_uid  # the profiles' mapping: EV (121232, Source series ...)
     if series is not None:
         resource["seriesUid"] = series
-    # R5 only has imageRegion3D inside instance[], and a SCOORD3D names no instance: the
-    # region is carried by frameOfReferenceUid alone (its coordinates are not mapped).
     if isinstance(reference.region, SpatialCoordinates3D):
         resource["frameOfReferenceUid"] = reference.region.frame_of_reference_uid
+        resource = _with_region_3d(resource, reference.region)
     if body_site is not None:
         resource["bodySite"] = body_site
     if focus is not None:
@@ -140,6 +142,27 @@ def build_selection(
     if instances:
         resource["instance"] = instances
     return ctx.add(resource)
+
+
+def _with_region_3d(resource: Resource, region: SpatialCoordinates3D) -> Resource:
+    """SCOORD3D -> imageRegion3D (regionType = Graphic Type, coordinate = Graphic Data), the
+    mapping the profiles keep commented out until FHIR-41429: R5 has imageRegion3D only inside
+    instance[], which a SCOORD3D (a frame of reference, no instance) cannot fill, and R6 moves
+    it to the resource. Until then it is R5's own element as the standard cross-version
+    extension, on the resource where R6 puts it (decision in docs/mapping.md)."""
+    extension = {
+        "url": XVER_IMAGE_REGION_3D,
+        "extension": [
+            {"url": "regionType", "valueCode": region.graphic_type.value.lower()},
+            *({"url": "coordinate", "valueDecimal": _decimal(v)} for v in region.data),
+        ],
+    }
+    head = {k: resource[k] for k in ("resourceType", "id", "meta")}
+    return {
+        **head,
+        "extension": [extension],
+        **{k: v for k, v in resource.items() if k not in head},
+    }
 
 
 def _series_of(ctx: BuildContext, refs: tuple[SopReference, ...]) -> str | None:

@@ -41,6 +41,8 @@ def test_a_full_cycle_at_debug_level_logs_and_audits_no_phi(tmp_path: Path) -> N
     del bad_ds.ContentTemplateSequence
     bad_ds.ConceptNameCodeSequence[0].CodeValue = "18748-4"
     bad_ds.ConceptNameCodeSequence[0].CodingSchemeDesignator = "LN"
+    # nor any TID 1500 container: nothing says it is a Measurement Report (rejected)
+    bad_ds.ContentSequence = [i for i in bad_ds.ContentSequence if i.ValueType != "CONTAINER"]
     bad_ds.save_as(bad, enforce_file_format=True)
     env = {
         "SR2FHIR_DELIVERY_SINK": "fhir",

@@ -9,7 +9,7 @@ import pytest
 
 import tests.srfactory as factory
 from sr2fhir.cli import main
-from sr2fhir.mapping import convert_dataset
+from sr2fhir.mapping import MappingResult, map_report
 
 BAD_INPUTS = {
     "not-dicom.txt": (factory.not_dicom_bytes, "not a DICOM file"),
@@ -18,9 +18,14 @@ BAD_INPUTS = {
     "ct.dcm": (factory.ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
     "other-sr.dcm": (
         factory.non_tid1500_sr_bytes,
-        "not a TID 1500 Measurement Report (document title",
+        "not a TID 1500 Measurement Report: no template id TID 1500, document title "
+        '(1111, TEST, "Diagnosis") not in CID 7021, and no Imaging Measurements',
     ),
-    "basic-text.dcm": (factory.basic_text_sr_bytes, "not a TID 1500 Measurement Report"),
+    "basic-text.dcm": (
+        factory.basic_text_sr_bytes,
+        "not a TID 1500 Measurement Report: no template id TID 1500, document title "
+        '(IHE.01, 99_OFFIS_DCMTK, "Document Title") not in CID 7021',
+    ),
     "malformed.dcm": (factory.malformed_tree_bytes, "at item 1."),
 }
 
@@ -131,13 +136,13 @@ def test_validate_fails_on_a_non_conformant_bundle(
 ) -> None:
     import sr2fhir.commands.convert as command
 
-    def broken(ds: object, options: object) -> dict[str, object]:
-        bundle = convert_dataset(ds, options)  # type: ignore[arg-type]
-        bundle["entry"][0]["resource"]["status"] = ["not", "a", "code"]
-        return bundle
+    def broken(ds: object, options: object) -> MappingResult:
+        result = map_report(ds, options)  # type: ignore[arg-type]
+        result.bundle["entry"][0]["resource"]["status"] = ["not", "a", "code"]
+        return result
 
     monkeypatch.setenv("SR2FHIR_VALIDATOR_DIR", str(tmp_path / "no-hl7-validator"))
-    monkeypatch.setattr(command, "convert_dataset", broken)
+    monkeypatch.setattr(command, "map_report", broken)
     path = tmp_path / "planar.dcm"
     factory.planar_report().save_as(path, enforce_file_format=True)
     assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 1
