@@ -2,7 +2,7 @@
 
     python3 benchmarks/convert.py [--count N] [--profile]
 
-Generates N reports (tests/srfactory.benchmark_report: 2 groups, ~10 Observations each) as
+Generates N reports (tests/support/sr/benchmark.py: 2 groups, ~10 Observations each) as
 Part-10 bytes, then in the same process times
   - sr2fhir: read_sr_bytes + convert_dataset + bundle_to_json, per report;
   - highdicom: srread + MeasurementReport.from_sequence + reading every group's
@@ -27,7 +27,7 @@ import highdicom as hd
 from highdicom.sr import MeasurementReport
 
 from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_bytes
-from tests.srfactory import benchmark_report_bytes
+from tests.support.sr.benchmark import benchmark_report_bytes
 
 
 def sr2fhir_one(data: bytes) -> None:

@@ -50,7 +50,9 @@ from benchmarks.ingest import group_pids, group_rss_kb, percentile, send, start_
 from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp
 from sr2fhir.delivery.fhir.resolve import ReferenceResolver, logical_references
 from sr2fhir.mapping import convert_dataset, read_sr_bytes
-from tests.integration.peers import REPO, stop_process, wait_until, write_reports
+from tests.support.paths import REPO
+from tests.support.processes import stop_process, wait_until
+from tests.support.sr.benchmark import write_reports
 
 RUN_SH = REPO / "tests" / "fhir-server" / "run.sh"
 T = TypeVar("T")

@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import rawpeer
-from tests.integration.peers import GatewayProcess, start_gateway, stop_process
+from tests.support import rawpeer
+from tests.support.processes import stop_process
+from tests.support.serve import GatewayProcess, start_gateway
 
 SETTLE = 2.0  # s for the gateway to take every connection before /proc is read
 

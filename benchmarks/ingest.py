@@ -2,7 +2,7 @@
 
     python3 benchmarks/ingest.py [--count 500] [--concurrency 4] [--memory-run 5000]
 
-Generates N benchmark reports (tests/srfactory.benchmark_report), then sends them with dcmtk
+Generates N benchmark reports (tests/support/sr/benchmark.py), then sends them with dcmtk
 `storescu -R` (TCP_NODELAY=1) over one association, and over `--concurrency` associations:
   1. to dcmtk's own `storescp -od DIR` (writes files, no fsync): the reference ingest rate;
      the CPU time the storescu senders themselves used is printed too;
@@ -35,18 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.peers import (
-    GatewayProcess,
-    accepts_tcp,
-    free_port,
-    outbox_uids,
-    running_storescp,
-    start_gateway,
-    stop_process,
-    storescu,
-    wait_until,
-    write_reports,
-)
+from tests.support.dcmtk import running_storescp, storescu
+from tests.support.processes import accepts_tcp, free_port, stop_process, wait_until
+from tests.support.serve import GatewayProcess, outbox_uids, start_gateway
+from tests.support.sr.benchmark import write_reports
 
 
 @dataclass(frozen=True)

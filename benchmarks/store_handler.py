@@ -27,7 +27,7 @@ from sr2fhir.mapping.read import dataset_size
 from sr2fhir.scp.handlers import StoreHandler, check_dataset, check_request
 from sr2fhir.scp.server import TRANSFER_SYNTAXES
 from sr2fhir.spool import InstanceInfo
-from tests.srfactory import benchmark_report
+from tests.support.sr.benchmark import benchmark_report
 
 
 def encoded(syntax: str) -> bytes:

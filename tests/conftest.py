@@ -1,9 +1,9 @@
-"""Shared fixtures: the IG folder, the IG's example report, and golden-file comparison."""
+"""Shared fixtures: pydicom set up as the gateway reads, the IG folder, the IG's example
+report. Shared helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from sr2fhir.runtime import configure_pydicom_reading
-
-REPO = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-
-
-def shared_dir() -> Path:
-    """../shared beside the checkout (CI lays it there), or SR2FHIR_SHARED."""
-    return Path(os.environ.get("SR2FHIR_SHARED", REPO.parent / "shared"))
+from tests.support.paths import shared_dir
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,13 +48,3 @@ def ig_example_dataset(ig_dir: Path) -> Dataset:
     ds.ensure_file_meta()
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
     return ds
-
-
-def assert_matches_golden(name: str, data: bytes) -> None:
-    """Byte-for-byte comparison; SR2FHIR_UPDATE_GOLDEN=1 rewrites (then check by eye)."""
-    path = GOLDEN / f"{name}.json"
-    if os.environ.get("SR2FHIR_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    assert path.exists(), f"no golden file {path}: run with SR2FHIR_UPDATE_GOLDEN=1 and review it"
-    assert data == path.read_bytes(), f"{name}: output differs from {path}"

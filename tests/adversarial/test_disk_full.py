@@ -23,16 +23,12 @@ import pydicom
 import pytest
 
 from sr2fhir.ops.probe import fetch
-from tests.integration.peers import (
-    REPO,
-    GatewayProcess,
-    outbox_uids,
-    running_gateway,
-    sop_instance_uid,
-    sr_sender_ae,
-    wait_until,
-    write_reports,
-)
+from tests.support.paths import REPO
+from tests.support.processes import wait_until
+from tests.support.scu import sr_sender_ae
+from tests.support.serve import GatewayProcess, outbox_uids, running_gateway
+from tests.support.sr.benchmark import write_reports
+from tests.support.sr.part10 import sop_instance_uid
 
 pytestmark = pytest.mark.integration
 

@@ -19,23 +19,19 @@ import pytest
 from sr2fhir.cli import main
 from sr2fhir.scp import status
 from sr2fhir.spool import Job, JobStatus, open_spool
-from tests import srfactory
-from tests.adversarial.fhir_stub import running_stub_fhir
-from tests.adversarial.reports import (
+from tests.support.fhir_stub import running_stub_fhir
+from tests.support.processes import wait_until
+from tests.support.scu import send_files, send_part10
+from tests.support.serve import GatewayProcess, outbox_uids, running_gateway
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.hostile import (
     deep_report_bytes,
     first_num,
     large_report,
     num_value_report,
-    send_part10,
     with_affected_uid,
 )
-from tests.integration.peers import (
-    GatewayProcess,
-    outbox_uids,
-    running_gateway,
-    send_files,
-    wait_until,
-)
+from tests.support.sr.part10 import from_bytes, to_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +52,7 @@ def write(folder: Path, name: str, data: bytes) -> Path:
 
 
 def uid_of(data: bytes) -> str:
-    return str(srfactory.from_bytes(data).SOPInstanceUID)
+    return str(from_bytes(data).SOPInstanceUID)
 
 
 def delivered(gateway: GatewayProcess, folder: Path, data: bytes) -> Path:
@@ -100,7 +96,7 @@ def strict_json(data: bytes) -> object:
 def test_a_data_set_of_another_instance_is_refused_and_replaces_nothing(
     gateway: GatewayProcess, tmp_path: Path
 ) -> None:
-    victim, intruder = srfactory.benchmark_report_bytes(101), srfactory.benchmark_report_bytes(102)
+    victim, intruder = benchmark_report_bytes(101), benchmark_report_bytes(102)
     bundle = delivered(gateway, tmp_path, victim)
     before = bundle.read_bytes()
 
@@ -109,7 +105,7 @@ def test_a_data_set_of_another_instance_is_refused_and_replaces_nothing(
     assert answer.Status == status.INSTANCE_MISMATCH
     assert answer.ErrorComment == "SOP Instance UID (0008,0018) is not the Affected one"
 
-    delivered(gateway, tmp_path, srfactory.benchmark_report_bytes(103))  # the queue flows on
+    delivered(gateway, tmp_path, benchmark_report_bytes(103))  # the queue flows on
     assert bundle.read_bytes() == before
     assert uid_of(intruder) not in outbox_uids(gateway.outbox)
     assert [j.status for j in jobs_of(gateway.data_dir, uid_of(victim))] == [JobStatus.DONE]
@@ -119,7 +115,7 @@ def test_a_data_set_of_another_instance_is_refused_and_replaces_nothing(
 def test_a_path_like_affected_uid_is_refused_up_front(
     gateway: GatewayProcess, tmp_path: Path
 ) -> None:
-    report = srfactory.benchmark_report_bytes(104)
+    report = benchmark_report_bytes(104)
     forged = write(tmp_path, "path.dcm", with_affected_uid(report, "1.2.3/../../x"))
     answer = send_part10(gateway.port, forged)
     assert answer.Status == status.CANNOT_UNDERSTAND
@@ -147,7 +143,7 @@ def test_a_num_of_infinity_is_delivered_as_valid_json(
 ) -> None:
     ds = num_value_report(105 if value > 0 else 106, value)
     assert math.isinf(first_num(ds).MeasuredValueSequence[0].FloatingPointValue)
-    bundle = delivered(gateway, tmp_path, srfactory.to_bytes(ds)).read_bytes()
+    bundle = delivered(gateway, tmp_path, to_bytes(ds)).read_bytes()
     strict_json(bundle)
     assert b"Infinity" not in bundle and f'"valueCode":"{reason}"'.encode() in bundle
 
@@ -160,10 +156,10 @@ def test_a_content_tree_2000_deep_is_a_clear_parse_error(
 ) -> None:
     data = deep_report_bytes(107, 2000)
     assert send_part10(gateway.port, write(tmp_path, "deep.dcm", data)).Status == status.SUCCESS
-    job = settled(gateway.data_dir, uid_of(srfactory.benchmark_report_bytes(107)), JobStatus.FAILED)
+    job = settled(gateway.data_dir, uid_of(benchmark_report_bytes(107)), JobStatus.FAILED)
     assert job.last_error == "not a usable SR: sequences nested deeper than 64 levels"
     assert job.file_key.startswith("quarantine/")
-    delivered(gateway, tmp_path, srfactory.benchmark_report_bytes(108))
+    delivered(gateway, tmp_path, benchmark_report_bytes(108))
 
 
 def worker_pids(gateway: GatewayProcess) -> list[int]:
@@ -196,7 +192,7 @@ def test_a_killed_worker_leaves_no_temp_files_behind(tmp_path: Path) -> None:
         wait_until(lambda: not orphan.exists(), 30, "the dead worker's temp file to go")
         assert in_flight.exists()  # another writer's file is not touched
         wait_until(lambda: len(worker_pids(gateway)) == len(workers), 30, "a new worker")
-        delivered(gateway, tmp_path, srfactory.benchmark_report_bytes(109))
+        delivered(gateway, tmp_path, benchmark_report_bytes(109))
         assert "worker 0 died" in gateway.log_text() or "worker 1 died" in gateway.log_text()
 
 
@@ -206,7 +202,7 @@ def test_a_killed_worker_leaves_no_temp_files_behind(tmp_path: Path) -> None:
 def test_a_fhir_server_answering_a_json_string_fails_the_job_once_keeping_the_answer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    report = srfactory.benchmark_report_bytes(110)
+    report = benchmark_report_bytes(110)
     with running_stub_fhir() as stub:
         stub.answer_next(200, '"OK"')
         env = {"SR2FHIR_DELIVERY_SINK": "fhir", "SR2FHIR_FHIR_BASE_URL": stub.base}
@@ -221,7 +217,7 @@ def test_a_fhir_server_answering_a_json_string_fails_the_job_once_keeping_the_an
             assert main(["queue", "--data-dir", str(gateway.data_dir), "show", str(job.id)]) == 0
             shown = capsys.readouterr().out
             assert 'answer (what the FHIR server sent, as received):\n"OK"' in shown
-            second = srfactory.benchmark_report_bytes(111)  # the next one is delivered
+            second = benchmark_report_bytes(111)  # the next one is delivered
             send_files(gateway.port, [write(tmp_path, "next.dcm", second)], acked)
             settled(gateway.data_dir, uid_of(second), JobStatus.DONE)
             assert "died" not in gateway.log_text()
@@ -238,13 +234,13 @@ def test_queue_retry_never_delivers_an_older_version_over_a_newer_one(
     outbox = tmp_path / "outbox"
     args = ("--outbox", str(outbox))
     env = {"SR2FHIR_WORKERS_MAX_ATTEMPTS": "1"}
-    ds = srfactory.benchmark_report(112)
+    ds = benchmark_report(112)
     uid = str(ds.SOPInstanceUID)
     measured = first_num(ds).MeasuredValueSequence[0]
     versions = {}
     for name, value in (("a", 1111.5), ("b", 2222.5)):
         measured.NumericValue, measured.FloatingPointValue = str(value), value
-        versions[name] = write(tmp_path / name, "sr.dcm", srfactory.to_bytes(ds))
+        versions[name] = write(tmp_path / name, "sr.dcm", to_bytes(ds))
     with running_gateway(tmp_path / "data", *args, env=env) as gateway:
         wait_until(lambda: gateway.log_text().count(" started (pid ") == 2, 60, "both workers")
         outbox.rename(tmp_path / "outbox-away")  # after the workers made their sinks
@@ -281,9 +277,9 @@ def test_the_limits_refuse_or_fail_with_a_clear_reason(tmp_path: Path) -> None:
         "SR2FHIR_MAPPING_MAX_CONTENT_ITEMS": "100",
         "SR2FHIR_MAPPING_MAX_BUNDLE_ENTRIES": "60",
     }
-    too_big = srfactory.to_bytes(large_report(113, 10))  # 45 KB, 207 items, 241 entries
-    many_items = srfactory.to_bytes(large_report(114, 5))  # 24 KB, 107 items
-    many_entries = srfactory.to_bytes(large_report(115, 3))  # 16 KB, 67 items, 73 entries
+    too_big = to_bytes(large_report(113, 10))  # 45 KB, 207 items, 241 entries
+    many_items = to_bytes(large_report(114, 5))  # 24 KB, 107 items
+    many_entries = to_bytes(large_report(115, 3))  # 16 KB, 67 items, 73 entries
     with running_gateway(tmp_path / "data", env=env) as gateway:
         answer = send_part10(gateway.port, write(tmp_path, "big.dcm", too_big))
         assert answer.Status == status.TOO_LARGE
@@ -303,14 +299,14 @@ def test_the_limits_refuse_or_fail_with_a_clear_reason(tmp_path: Path) -> None:
         assert entries.last_error == (
             "cannot map: the Bundle would have more than 60 entries (mapping.max_bundle_entries)"
         )
-        delivered(gateway, tmp_path, srfactory.benchmark_report_bytes(116))  # 49 entries
+        delivered(gateway, tmp_path, benchmark_report_bytes(116))  # 49 entries
 
 
 def test_small_reports_are_not_stuck_behind_large_ones(tmp_path: Path) -> None:
     """Two workers, two large reports (~2.5 MB, seconds of mapping each) then five small
     ones: the small Bundles are all written before either large one."""
-    large = [srfactory.to_bytes(large_report(117 + n, 600)) for n in range(2)]
-    small = [srfactory.benchmark_report_bytes(120 + n) for n in range(5)]
+    large = [to_bytes(large_report(117 + n, 600)) for n in range(2)]
+    small = [benchmark_report_bytes(120 + n) for n in range(5)]
     env = {"SR2FHIR_WORKERS_COUNT": "2", "SR2FHIR_WORKERS_LARGE_JOB_BYTES": "1000000"}
     with running_gateway(tmp_path / "data", env=env) as gateway:
         files = [write(tmp_path / "in", f"{n:02d}.dcm", d) for n, d in enumerate(large + small)]

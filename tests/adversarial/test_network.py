@@ -14,23 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests import rawpeer
-from tests.integration.peers import (
-    GatewayProcess,
-    Pki,
-    dcmtk_tls_flags,
-    echoscu,
-    echoscu_tls,
-    gateway_tls_env,
-    gateway_tls_port,
-    make_pki,
-    running_gateway,
-    send_files,
-    stop_process,
-    storescu,
-    wait_until,
-    write_reports,
-)
+from tests.support import rawpeer
+from tests.support.dcmtk import dcmtk_tls_flags, echoscu, storescu
+from tests.support.pki import Pki, make_pki
+from tests.support.processes import stop_process, wait_until
+from tests.support.scu import send_files
+from tests.support.serve import GatewayProcess, gateway_tls_env, gateway_tls_port, running_gateway
+from tests.support.sr.benchmark import write_reports
 
 pytestmark = pytest.mark.integration
 
@@ -136,5 +126,5 @@ def test_idle_and_stalled_connections_on_the_tls_port_do_not_lock_out_tls_sender
             for sock in idle[:5]:  # the start of a TLS record: the handshake waits for more
                 sock.sendall(b"\x16\x03\x01")
             flags = dcmtk_tls_flags(pki.client, pki.ca)
-            answered = echoscu_tls(port, flags)
+            answered = echoscu(port, extra=flags)
             assert answered.returncode == 0, answered.stderr

@@ -20,11 +20,11 @@ import pytest
 
 from sr2fhir.delivery.fhir.resolve import logical_references
 from sr2fhir.mapping import bundle_to_json, convert_dataset
-from tests.unit.mapping.test_rules import ALL_GOOD
+from tests.support.paths import REPO
+from tests.support.sr.catalogue import ALL_GOOD
 
-REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "validator"))
-import validate as hl7  # noqa: E402
+import validate as hl7
 
 # Defects of the IG's profiles (or of its example DICOM), each explained in docs/conformance.md.
 IG_DEFECTS = {

@@ -1,5 +1,5 @@
 """Helpers for tests against the HAPI FHIR test server: unique data per run, counts, a proxy
-that can take the server away and give it back."""
+that can take the server away and give it back, waiting for a gateway to deliver."""
 
 from __future__ import annotations
 
@@ -17,10 +17,21 @@ import pytest
 import requests
 from pydicom.dataset import Dataset
 
+from tests.support.processes import wait_until
+from tests.support.serve import GatewayProcess
+
 Json = dict[str, Any]
 IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
 
-__all__ = ["FhirServer", "TcpProxy", "fhir_base", "fhir_base_r4", "unique_report"]
+__all__ = [
+    "FAST_RETRIES",
+    "FhirServer",
+    "TcpProxy",
+    "fhir_base",
+    "fhir_base_r4",
+    "unique_report",
+    "wait_done",
+]
 
 TIMEOUT = 60  # seconds per request; a transaction on a busy 2-core machine can take seconds
 HEADERS = {
@@ -58,6 +69,21 @@ def fhir_base_r4() -> str:
         "start it with `TEST_FHIR_SERVER_STATE=tests/fhir-server/.run-r4 "
         "tests/fhir-server/run.sh start --fhir-version R4`",
     )
+
+
+FAST_RETRIES = {"SR2FHIR_WORKERS_BACKOFF_INITIAL": "0.2", "SR2FHIR_WORKERS_BACKOFF_MAX": "1.0"}
+"""A gateway subprocess's environment for retries after 0.2 s, at most 1 s apart."""
+
+
+def wait_done(gateway: GatewayProcess, done: int, timeout: float = 240) -> None:
+    """Poll the gateway's queue until `done` jobs are DONE; fail at once on a FAILED one."""
+
+    def finished() -> bool:
+        counts = gateway.job_counts()
+        assert counts["FAILED"] == 0, gateway.log_text()[-3000:]
+        return counts["DONE"] >= done
+
+    wait_until(finished, timeout, f"{done} jobs delivered", every=0.5)
 
 
 def new_uid() -> str:

@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from sr2fhir.cli import main
-from tests import srfactory
 from tests.integration.fhir_peer import fhir_base_r4
+from tests.support.sr.reports import units_report
+from tests.support.sr.volumetric import scoord3d_report, volumetric_report
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.integration
 KNOWN = re.compile(r"extension-Observation\.bodyStructure' is not valid \(invalid Version '5\.0'\)")
 
 
-@pytest.mark.parametrize(
-    "build", [srfactory.volumetric_report, srfactory.units_report, srfactory.scoord3d_report]
-)
+@pytest.mark.parametrize("build", [volumetric_report, units_report, scoord3d_report])
 def test_r4_output_of_convert_has_no_error_for_hapi_r4(build: object, tmp_path: Path) -> None:
     base = fhir_base_r4()
     path = tmp_path / "report.dcm"

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.peers import (
-    outbox_uids,
-    running_gateway,
-    sending_in_background,
-    start_gateway,
-    stop_process,
-    wait_until,
-    write_reports,
-)
+from tests.support.processes import stop_process, wait_until
+from tests.support.scu import sending_in_background
+from tests.support.serve import outbox_uids, running_gateway, start_gateway
+from tests.support.sr.benchmark import write_reports
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """Authenticated delivery end to end, in real gateway processes, against a stand-in EHR
-(tests/ehr_stub.py: SMART token endpoint + token-checking FHIR endpoint) on 127.0.0.1:
+(tests/support/ehr_stub.py: SMART token endpoint + token-checking FHIR endpoint) on 127.0.0.1:
 
 - `sr2fhir convert --push` with SMART Backend Services (ES384, token endpoint discovered)
   over mutual TLS; a bad key stops it at start with exit 2;
@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import ssl
 import subprocess
 import sys
 import uuid
@@ -22,11 +21,22 @@ import requests
 from pydicom.dataset import Dataset
 
 from sr2fhir.mapping import convert_dataset
-from tests import pki, srfactory
-from tests.ehr_stub import StubEhr
-from tests.integration.fhir_peer import FhirServer, fhir_base, unique_report
-from tests.integration.peers import REPO, running_gateway, storescu
-from tests.integration.test_fhir_delivery import FAST_RETRIES, MRN, _wait_done, _write
+from tests.integration.fhir_peer import (
+    FAST_RETRIES,
+    FhirServer,
+    fhir_base,
+    unique_report,
+    wait_done,
+)
+from tests.support import pki
+from tests.support.dcmtk import storescu
+from tests.support.ehr_stub import StubEhr
+from tests.support.paths import REPO
+from tests.support.serve import running_gateway
+from tests.support.sr.identity import PATIENT_ID_ISSUER_URI
+from tests.support.sr.part10 import write_datasets
+from tests.support.sr.reports import planar_report
+from tests.support.sr.volumetric import volumetric_report
 
 pytestmark = pytest.mark.integration
 
@@ -41,22 +51,13 @@ def _sr2fhir(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _server_tls(ca: pki.TestCa) -> ssl.SSLContext:
-    server = ca.issue("ehr-server")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(server.cert, server.key)
-    context.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: no client certificate, no service
-    context.load_verify_locations(ca.pem)
-    return context
-
-
 def test_convert_push_with_smart_backend_over_mutual_tls(tmp_path: Path) -> None:
     ca = pki.TestCa(tmp_path)
     client = ca.issue("sr2fhir-gateway", client=True)
     key = pki.ec_key()  # ES384
     key_file = pki.write_key(tmp_path / "smart.key", key)
-    files = _write(tmp_path / "in", [srfactory.planar_report(), srfactory.volumetric_report()])
-    tls = _server_tls(ca)
+    files = write_datasets(tmp_path / "in", [planar_report(), volumetric_report()])
+    tls = pki.server_tls_context(ca)  # mutual TLS
     with StubEhr(public_key=key.public_key(), client_id=CLIENT_ID, key_id="k-2024", tls=tls) as ehr:
         config = tmp_path / "sr2fhir.yaml"
         config.write_text(
@@ -123,11 +124,11 @@ def test_serve_delivers_with_smart_backend_and_survives_a_revoked_token(
 ) -> None:
     hapi = FhirServer(fhir_base()) if upstream == "hapi" else None
     patient_id = f"PHI-AUTH-{uuid.uuid4().hex[:10]}"
-    subject = hapi.patient(MRN, patient_id) if hapi else None
+    subject = hapi.patient(PATIENT_ID_ISSUER_URI, patient_id) if hapi else None
     key = pki.rsa_key()  # RS384
     key_file = pki.write_key(tmp_path / "smart.key", key)
-    first = _reports(srfactory.planar_report, 3, patient_id)
-    second = _reports(srfactory.volumetric_report, 2, patient_id)
+    first = _reports(planar_report, 3, patient_id)
+    second = _reports(volumetric_report, 2, patient_id)
     with (
         StubEhr(
             public_key=key.public_key(),
@@ -137,15 +138,15 @@ def test_serve_delivers_with_smart_backend_and_survives_a_revoked_token(
         ) as ehr,
         running_gateway(tmp_path / "data", env=_serve_env(ehr, key_file)) as gateway,
     ):
-        sent = storescu(gateway.port, _write(tmp_path / "first", first))
+        sent = storescu(gateway.port, write_datasets(tmp_path / "first", first))
         assert sent.returncode == 0, sent.stderr
-        _wait_done(gateway, len(first))
+        wait_done(gateway, len(first))
         assert len(ehr.scopes) == 1  # one token for every search and transaction so far
 
         ehr.revoke_all()  # the EHR forgets the token the gateway holds
-        sent = storescu(gateway.port, _write(tmp_path / "second", second))
+        sent = storescu(gateway.port, write_datasets(tmp_path / "second", second))
         assert sent.returncode == 0, sent.stderr
-        _wait_done(gateway, len(first) + len(second))
+        wait_done(gateway, len(first) + len(second))
 
         unauthenticated = requests.get(f"{ehr.base}/metadata", timeout=30)
         log = gateway.log_text()

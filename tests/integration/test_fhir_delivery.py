@@ -4,8 +4,6 @@ storescu through `sr2fhir serve`, reference resolution, idempotency, outage, ref
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -19,15 +17,26 @@ from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
 from sr2fhir.worker import Worker, make_converter
-from tests import srfactory
-from tests.integration.fhir_peer import IG, FhirServer, TcpProxy, fhir_base, unique_report
-from tests.integration.peers import GatewayProcess, running_gateway, storescu, wait_until
+from tests.integration.fhir_peer import (
+    FAST_RETRIES,
+    IG,
+    FhirServer,
+    TcpProxy,
+    fhir_base,
+    unique_report,
+    wait_done,
+)
+from tests.support.dcmtk import storescu
+from tests.support.processes import wait_until
+from tests.support.serve import running_gateway
+from tests.support.sr.bad_inputs import ct_image_bytes
+from tests.support.sr.documents import as_sop_class
+from tests.support.sr.identity import ACCESSION_ISSUER_URI, PATIENT_ID_ISSUER_URI
+from tests.support.sr.part10 import to_bytes, write_datasets
+from tests.support.sr.reports import planar_report, qualifier_report
+from tests.support.sr.volumetric import volumetric_report
 
 pytestmark = pytest.mark.integration
-
-MRN = "http://test-hospital.example/mrn"  # the factory's Issuer of Patient ID Qualifier
-ACSN = "http://test-hospital.example/acsn"
-FAST_RETRIES = {"SR2FHIR_WORKERS_BACKOFF_INITIAL": "0.2", "SR2FHIR_WORKERS_BACKOFF_MAX": "1.0"}
 
 
 @pytest.fixture(scope="module")
@@ -37,31 +46,6 @@ def server() -> FhirServer:
 
 def _fhir_env(base: str) -> dict[str, str]:
     return {"SR2FHIR_DELIVERY_SINK": "fhir", "SR2FHIR_FHIR_BASE_URL": base, **FAST_RETRIES}
-
-
-def _job_counts(gateway: GatewayProcess) -> Counter[str]:
-    command = [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(gateway.data_dir)]
-    out = subprocess.run([*command, "status"], capture_output=True, text=True, check=True).stdout
-    return Counter({line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line})
-
-
-def _wait_done(gateway: GatewayProcess, done: int, timeout: float = 240) -> None:
-    def finished() -> bool:
-        counts = _job_counts(gateway)
-        assert counts["FAILED"] == 0, gateway.log_text()[-3000:]
-        return counts["DONE"] >= done
-
-    wait_until(finished, timeout, f"{done} jobs delivered", every=0.5)
-
-
-def _write(folder: Path, datasets: list[Any]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n, ds in enumerate(datasets):
-        path = folder / f"sr-{n}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
 
 
 def _expected(datasets: list[Any]) -> Counter[str]:
@@ -79,7 +63,7 @@ def _expected(datasets: list[Any]) -> Counter[str]:
 def patient(server: FhirServer) -> tuple[str, str]:
     """A Patient that exists on the server: (patient id value, Patient/<id>)."""
     value = f"PHI-PATIENT-{uuid.uuid4().hex[:12]}"
-    return value, server.patient(MRN, value)
+    return value, server.patient(PATIENT_ID_ISSUER_URI, value)
 
 
 def test_end_to_end_storescu_gateway_hapi_then_resending_creates_no_duplicates(
@@ -89,17 +73,15 @@ def test_end_to_end_storescu_gateway_hapi_then_resending_creates_no_duplicates(
     study_uid = f"2.25.{uuid.uuid4().int}"
     study = server.imaging_study(study_uid, subject)
     datasets = [
-        unique_report(srfactory.planar_report, patient_id, study_uid),
-        srfactory.as_sop_class(
-            unique_report(srfactory.volumetric_report, patient_id, study_uid), "comprehensive3d"
-        ),
+        unique_report(planar_report, patient_id, study_uid),
+        as_sop_class(unique_report(volumetric_report, patient_id, study_uid), "comprehensive3d"),
     ]
-    files = _write(tmp_path / "in", datasets)
+    files = write_datasets(tmp_path / "in", datasets)
     expected = _expected(datasets)
     with running_gateway(tmp_path / "data", env=_fhir_env(server.base)) as gateway:
         sent = storescu(gateway.port, files)
         assert sent.returncode == 0, sent.stderr
-        _wait_done(gateway, len(files))
+        wait_done(gateway, len(files))
 
         observations = server.count("Observation", subject=subject)
         for profile in (
@@ -140,7 +122,7 @@ def test_end_to_end_storescu_gateway_hapi_then_resending_creates_no_duplicates(
 
         for _ in range(2):  # the same SRs twice more: updates, never new resources
             assert storescu(gateway.port, files).returncode == 0
-        _wait_done(gateway, 3 * len(files))
+        wait_done(gateway, 3 * len(files))
         assert server.count("Observation", subject=subject) == observations
         assert server.count("ImagingSelection", subject=subject) == selections
         assert server.count("Device", identifier=f"urn:dicom:uid|urn:oid:{device_uid}") == 1
@@ -162,8 +144,8 @@ def test_references_are_literal_when_found_and_logical_when_not(
     patient_id, subject = patient
     study_uid = f"2.25.{uuid.uuid4().int}"
     accession = f"ACC-{uuid.uuid4().hex[:8]}"
-    request = server.service_request(ACSN, accession, subject)
-    ds = unique_report(srfactory.qualifier_report, patient_id, study_uid)
+    request = server.service_request(ACCESSION_ISSUER_URI, accession, subject)
+    ds = unique_report(qualifier_report, patient_id, study_uid)
     ds.AccessionNumber = accession
     config = load_config(env={"SR2FHIR_FHIR_BASE_URL": server.base})
     sink = build_fhir_sink(config.fhir)
@@ -175,11 +157,11 @@ def test_references_are_literal_when_found_and_logical_when_not(
     assert "reference" not in stored["partOf"][0]  # no such ImagingStudy: logical
     assert stored["partOf"][0]["identifier"]["value"] == f"urn:oid:{study_uid}"
 
-    stranger = unique_report(srfactory.qualifier_report, f"UNKNOWN-{uuid.uuid4().hex}", study_uid)
+    stranger = unique_report(qualifier_report, f"UNKNOWN-{uuid.uuid4().hex}", study_uid)
     sink.deliver(convert_dataset(stranger), None)  # type: ignore[arg-type]
     logical = server.read(f"Observation/{_group_id(stranger)}")
     assert "reference" not in logical["subject"]
-    assert logical["subject"]["identifier"]["system"] == MRN
+    assert logical["subject"]["identifier"]["system"] == PATIENT_ID_ISSUER_URI
 
 
 def test_an_outage_delays_but_loses_nothing(
@@ -187,8 +169,8 @@ def test_an_outage_delays_but_loses_nothing(
 ) -> None:
     patient_id, subject = patient
     study_uid = f"2.25.{uuid.uuid4().int}"
-    datasets = [unique_report(srfactory.qualifier_report, patient_id, study_uid) for _ in range(3)]
-    files = _write(tmp_path / "in", datasets)
+    datasets = [unique_report(qualifier_report, patient_id, study_uid) for _ in range(3)]
+    files = write_datasets(tmp_path / "in", datasets)
     proxy = TcpProxy(server.base)  # not started: the server is unreachable
     try:
         with running_gateway(tmp_path / "data", env=_fhir_env(proxy.base)) as gateway:
@@ -199,9 +181,9 @@ def test_an_outage_delays_but_loses_nothing(
                 return "retry in" in gateway.log_text()
 
             wait_until(retried, 60, "a failed delivery attempt", every=0.2)
-            assert _job_counts(gateway)["DONE"] == 0
+            assert gateway.job_counts()["DONE"] == 0
             proxy.start()
-            _wait_done(gateway, len(files))
+            wait_done(gateway, len(files))
         groups = server.count(
             "Observation", subject=subject, _profile=IG + "imaging-measurement-group"
         )
@@ -215,9 +197,9 @@ def test_a_refused_bundle_fails_with_the_servers_outcome_in_queue_show(
 ) -> None:
     data_dir = tmp_path / "data"
     spool = open_spool(data_dir)
-    ds = unique_report(srfactory.qualifier_report, "PHI-PATIENT-4711", f"2.25.{uuid.uuid4().int}")
+    ds = unique_report(qualifier_report, "PHI-PATIENT-4711", f"2.25.{uuid.uuid4().int}")
     instance = InstanceInfo(str(ds.SOPClassUID), str(ds.SOPInstanceUID), "TESTSCU")
-    job_id = spool.receive(srfactory.to_bytes(ds), instance)
+    job_id = spool.receive(to_bytes(ds), instance)
     convert = make_converter(load_config(env={}).mapping_options)
 
     def broken(data: bytes) -> dict[str, Any]:
@@ -245,10 +227,10 @@ def test_convert_push_backfills_a_folder_with_a_summary(
 ) -> None:
     patient_id, subject = patient
     study_uid = f"2.25.{uuid.uuid4().int}"
-    datasets = [unique_report(srfactory.qualifier_report, patient_id, study_uid) for _ in range(2)]
+    datasets = [unique_report(qualifier_report, patient_id, study_uid) for _ in range(2)]
     folder = tmp_path / "backfill"
-    _write(folder, datasets)
-    (folder / "ct.dcm").write_bytes(srfactory.ct_image_bytes())
+    write_datasets(folder, datasets)
+    (folder / "ct.dcm").write_bytes(ct_image_bytes())
     monkeypatch.setenv("SR2FHIR_FHIR_BASE_URL", server.base)
     assert main(["convert", str(folder), "--push"]) == 1  # the CT image is not an SR
     err = capsys.readouterr().err

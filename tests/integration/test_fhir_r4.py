@@ -11,24 +11,24 @@ from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.mapping.r4 import XVER_BODY_STRUCTURE
 from sr2fhir.spool import InstanceInfo
-from tests import srfactory
 from tests.integration.fhir_peer import FhirServer, fhir_base_r4, unique_report
+from tests.support.sr.identity import PATIENT_ID_ISSUER_URI
+from tests.support.sr.reports import planar_report
+from tests.support.sr.volumetric import volumetric_report
 
 pytestmark = pytest.mark.integration
-
-MRN = "http://test-hospital.example/mrn"
 
 
 def test_r4_transactions_are_accepted_end_to_end_and_resending_adds_nothing() -> None:
     server = FhirServer(fhir_base_r4())
     patient_id = f"PHI-PATIENT-{uuid.uuid4().hex[:12]}"
-    subject = server.patient(MRN, patient_id)
+    subject = server.patient(PATIENT_ID_ISSUER_URI, patient_id)
     study_uid = f"2.25.{uuid.uuid4().int}"
     config = load_config(env={"SR2FHIR_FHIR_BASE_URL": server.base, "SR2FHIR_FHIR_VERSION": "R4"})
     sink = build_fhir_sink(config.fhir)
     datasets = [
-        unique_report(srfactory.planar_report, patient_id, study_uid),
-        unique_report(srfactory.volumetric_report, patient_id, study_uid),
+        unique_report(planar_report, patient_id, study_uid),
+        unique_report(volumetric_report, patient_id, study_uid),
     ]
     expected_observations = 0
     for ds in datasets:

@@ -7,15 +7,15 @@ writes (its log at DEBUG, every audit file), whatever the log level.
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests import srfactory
 from tests.integration.fhir_peer import FhirServer, fhir_base, new_uid
-from tests.integration.peers import running_gateway, storescu, wait_until
+from tests.support.dcmtk import storescu
+from tests.support.processes import wait_until
+from tests.support.serve import running_gateway
+from tests.support.sr.reports import planar_report
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ PHI = ("ZEBRAFISH", "PHILOMENA", PATIENT_ID)
 def test_a_full_cycle_at_debug_level_logs_and_audits_no_phi(tmp_path: Path) -> None:
     server = FhirServer(fhir_base())
     server.patient("http://test-hospital.example/mrn", PATIENT_ID)  # found: literal reference
-    ds = copy.deepcopy(srfactory.planar_report())
+    ds = copy.deepcopy(planar_report())
     ds.PatientName = NAME
     ds.PatientID = PATIENT_ID
     ds.SOPInstanceUID = new_uid()
@@ -54,22 +54,11 @@ def test_a_full_cycle_at_debug_level_logs_and_audits_no_phi(tmp_path: Path) -> N
         assert storescu(gateway.port, [path, bad]).returncode == 0
 
         def settled() -> bool:
-            out = subprocess.run(
-                [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(data_dir), "status"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line}
-            return counts.get("DONE", 0) + counts.get("FAILED", 0) == 2
+            counts = gateway.job_counts()
+            return counts["DONE"] + counts["FAILED"] == 2
 
         wait_until(settled, 240, "both jobs finished", every=0.5)
-        subprocess.run(
-            [sys.executable, "-m", "sr2fhir", "queue", "--data-dir", str(data_dir), "list"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        gateway.queue("list")
     log_text = gateway.log_text()
     assert "DEBUG" in log_text and str(ds.SOPInstanceUID) in log_text  # it did log, verbosely
     audit_files = list((data_dir / "audit").glob("*.jsonl"))

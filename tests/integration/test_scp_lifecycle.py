@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.peers import (
-    outbox_uids,
-    running_gateway,
-    sending_in_background,
-    sop_instance_uid,
-    start_gateway,
-    stop_process,
-    storescu,
-    wait_until,
-    write_reports,
-)
+from tests.support.dcmtk import storescu
+from tests.support.processes import stop_process, wait_until
+from tests.support.scu import sending_in_background
+from tests.support.serve import outbox_uids, running_gateway, start_gateway
+from tests.support.sr.benchmark import write_reports
+from tests.support.sr.part10 import sop_instance_uid
 
 pytestmark = pytest.mark.integration
 

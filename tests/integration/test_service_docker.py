@@ -19,18 +19,13 @@ import yaml
 
 from sr2fhir.config import Config
 from sr2fhir.ops.probe import fetch
-from tests.integration.peers import (
-    REPO,
-    free_port,
-    outbox_uids,
-    running_gateway,
-    running_orthanc,
-    sop_instance_uid,
-    stop_process,
-    storescu,
-    wait_until,
-    write_reports,
-)
+from tests.support.dcmtk import storescu
+from tests.support.orthanc import running_orthanc
+from tests.support.paths import REPO
+from tests.support.processes import free_port, stop_process, wait_until
+from tests.support.serve import outbox_uids, running_gateway
+from tests.support.sr.benchmark import write_reports
+from tests.support.sr.part10 import sop_instance_uid
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from sr2fhir.ops.probe import fetch
-from tests import srfactory
 from tests.integration.fhir_peer import TcpProxy, fhir_base, unique_report
-from tests.integration.peers import running_gateway, storescu, wait_until
+from tests.support.dcmtk import storescu
+from tests.support.processes import wait_until
+from tests.support.serve import running_gateway
+from tests.support.sr.reports import qualifier_report
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +42,7 @@ def test_readiness_follows_the_fhir_server_and_its_answers_are_counted(tmp_path:
             assert fetch("127.0.0.1", port, "healthz")[0] == 200  # alive: it still receives
 
             report = tmp_path / "sr.dcm"
-            unique_report(srfactory.qualifier_report, "P-OPS-1", "2.25.1").save_as(
+            unique_report(qualifier_report, "P-OPS-1", "2.25.1").save_as(
                 report, enforce_file_format=True
             )
             assert storescu(gateway.port, [report]).returncode == 0

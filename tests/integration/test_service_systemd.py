@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.peers import REPO, stop_process
+from tests.support.paths import REPO
+from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.integration
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import tests.srfactory as factory
 from sr2fhir.audit import AuditLog, AuditTrail
 from sr2fhir.delivery import OutboxSink
 from sr2fhir.events import EventBus, GatewayEvent
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, open_spool
 from sr2fhir.worker import Worker, make_converter
+from tests.support.sr.bad_inputs import non_tid1500_sr_bytes
+from tests.support.sr.part10 import to_bytes
+from tests.support.sr.reports import planar_report
 
 DAY = 1795824000.0  # 2026-11-28T00:00:00Z
 
@@ -47,11 +49,11 @@ def test_events_are_appended_one_line_each_in_a_file_per_day(tmp_path: Path) -> 
 
 def test_the_worker_audits_deliveries_and_failures_without_phi(tmp_path: Path) -> None:
     spool = open_spool(tmp_path / "data")
-    good = factory.planar_report()
+    good = planar_report()
     spool.receive(
-        factory.to_bytes(good), InstanceInfo(str(good.SOPClassUID), str(good.SOPInstanceUID), "CT1")
+        to_bytes(good), InstanceInfo(str(good.SOPClassUID), str(good.SOPInstanceUID), "CT1")
     )
-    bad = factory.non_tid1500_sr_bytes()
+    bad = non_tid1500_sr_bytes()
     spool.receive(bad, InstanceInfo("1.2.840.10008.5.1.4.1.1.88.33", "1.2.3.4", "CT2"))
     audit = AuditLog(tmp_path / "audit")
     events = EventBus([AuditTrail(audit)])

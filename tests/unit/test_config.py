@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from sr2fhir.cli import main
 from sr2fhir.config import AllowedCaller, Config, config_as_dict, load_config
 from sr2fhir.config.preflight import preflight
 from sr2fhir.errors import ConfigError
-from tests.integration.peers import OPENSSL, Pki, make_pki
+from tests.support.pki import Pki, TestCa, ec_key, encrypted_copy, make_pki, write_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sr2fhir.yaml"
 
@@ -242,17 +241,15 @@ def _smart_yaml(key_file: Path, extra: str = "") -> str:
 def test_a_bad_smart_key_is_refused_at_load_time(tmp_path: Path, key: str, message: str) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    from tests import pki
-
     path = tmp_path / "client.key"
     if key == "garbage":
         path.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
     elif key == "p256":
-        pki.write_key(path, pki.ec_key(ec.SECP256R1()))
+        write_key(path, ec_key(ec.SECP256R1()))
     elif key == "rsa1024":
-        pki.write_key(path, rsa.generate_private_key(public_exponent=65537, key_size=1024))
+        write_key(path, rsa.generate_private_key(public_exponent=65537, key_size=1024))
     elif key == "encrypted":
-        pki.write_key(path, pki.ec_key(), password=b"secret")
+        write_key(path, ec_key(), password=b"secret")
     with pytest.raises(ConfigError, match=r"sr2fhir.yaml: fhir.smart_key_file: .*" + message):
         load_checked(write(tmp_path, _smart_yaml(path)), env={})
 
@@ -260,9 +257,7 @@ def test_a_bad_smart_key_is_refused_at_load_time(tmp_path: Path, key: str, messa
 def test_a_smart_backend_config_loads_and_check_config_shows_no_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests import pki
-
-    key = pki.write_key(tmp_path / "client.key", pki.ec_key())
+    key = write_key(tmp_path / "client.key", ec_key())
     path = write(tmp_path, _smart_yaml(key, "  smart_token_url: https://ehr.example/token\n"))
     fhir = load_config(path, env={}).fhir
     assert (fhir.auth.kind, fhir.auth.client_id) == ("smart-backend", "gw-1")
@@ -278,8 +273,6 @@ def test_a_smart_backend_config_loads_and_check_config_shows_no_secret(
 
 
 def test_a_client_key_that_does_not_match_the_certificate_is_refused(tmp_path: Path) -> None:
-    from tests.pki import TestCa
-
     ca = TestCa(tmp_path)
     mine, other = ca.issue("gateway", client=True), ca.issue("other", client=True)
     text = f"fhir:\n  ca_bundle: {ca.pem}\n  client_cert: {mine.cert}\n  client_key: {other.key}\n"
@@ -354,13 +347,10 @@ def test_an_empty_port_variable_switches_plain_dicom_off(tmp_path: Path, dicom_p
 def test_tls_listener_mistakes_name_the_key(
     tmp_path: Path, dicom_pki: Pki, keys: dict[str, object], message: str
 ) -> None:
-    encrypted = tmp_path / "encrypted.key"
     stand_ins = {"KEY": dicom_pki.server.key, "OTHER_KEY": dicom_pki.client.key}
     if "ENCRYPTED" in keys.values():
-        command = [OPENSSL, "pkey", "-in", str(dicom_pki.server.key), "-aes256"]
-        command += ["-passout", "pass:secret", "-out", str(encrypted)]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-        stand_ins["ENCRYPTED"] = encrypted
+        encrypted = tmp_path / "encrypted.key"
+        stand_ins["ENCRYPTED"] = encrypted_copy(dicom_pki.server.key, encrypted, b"secret")
     resolved = {k: stand_ins.get(v, v) if isinstance(v, str) else v for k, v in keys.items()}
     with pytest.raises(ConfigError, match=message):
         load_checked(write(tmp_path, _dicom_tls_yaml(dicom_pki, **resolved)), env={})

@@ -18,7 +18,7 @@ from sr2fhir.config import AllowedCaller, DicomConfig
 from sr2fhir.errors import SpoolError
 from sr2fhir.scp import SR_STORAGE_CLASSES, TRANSFER_SYNTAXES, StorageScp, StoreHandler, status
 from sr2fhir.spool import InstanceInfo
-from tests import srfactory
+from tests.support.sr.benchmark import benchmark_report
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "dicom-conformance-statement.md"
 
@@ -175,7 +175,7 @@ def test_c_store_answers_the_documented_statuses(scp: StorageScp, receiver: Rece
     ae.add_requested_context(Verification)
     assoc = ae.associate("127.0.0.1", scp.port)
     try:
-        report = srfactory.benchmark_report(0)
+        report = benchmark_report(0)
         assert assoc.send_c_echo().Status == status.SUCCESS
         assert assoc.send_c_store(report).Status == status.SUCCESS
         receiver.full = True

@@ -11,28 +11,17 @@ from typing import Any
 
 import pytest
 
-from sr2fhir.config import Config, load_config
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
 from sr2fhir.worker import Converter, make_converter
-from tests import srfactory
-from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
-
-
-def gateway_config(tmp_path: Path, **workers: Any) -> Config:
-    config = load_config(
-        env={},
-        overrides={
-            "spool.data_dir": str(tmp_path / "data"),
-            "dicom.port": 0,
-            "dicom.host": "127.0.0.1",
-            "workers.mode": "thread",
-            "workers.poll_interval": 0.01,
-        },
-    )
-    return dataclasses.replace(config, workers=dataclasses.replace(config.workers, **workers))
+from tests.support.in_process import gateway_config
+from tests.support.processes import wait_until
+from tests.support.scu import send_files
+from tests.support.serve import outbox_uids
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes, write_reports
+from tests.support.sr.part10 import to_bytes
 
 
 def test_received_reports_become_bundles_in_the_outbox(
@@ -63,11 +52,11 @@ def test_start_up_recovery_delivers_what_a_crash_left_behind(
     tmp_path: Path, started: Callable[[Gateway], Gateway]
 ) -> None:
     spool = open_spool(tmp_path / "data")
-    locked_uid = str(srfactory.benchmark_report(1).SOPInstanceUID)
-    spool.receive(srfactory.benchmark_report_bytes(1), InstanceInfo("1.2", locked_uid, "CT"))
+    locked_uid = str(benchmark_report(1).SOPInstanceUID)
+    spool.receive(benchmark_report_bytes(1), InstanceInfo("1.2", locked_uid, "CT"))
     assert spool.jobs.claim("dead-node/w0.1") is not None  # the crash left it LOCKED
-    orphan = srfactory.benchmark_report(2)
-    spool.files.put(srfactory.to_bytes(orphan), time.time())  # ...and a file without a row
+    orphan = benchmark_report(2)
+    spool.files.put(to_bytes(orphan), time.time())  # ...and a file without a row
     spool.close()
 
     started(Gateway(gateway_config(tmp_path)))
@@ -92,7 +81,7 @@ def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
     config = gateway_config(tmp_path, count=1, max_attempts=2)
     gateway = started(Gateway(config, converter_factory=crash_the_worker))
     assert gateway.spool is not None and gateway.pool is not None
-    job_id = gateway.spool.receive(srfactory.benchmark_report_bytes(3), InstanceInfo("1", "2", "X"))
+    job_id = gateway.spool.receive(benchmark_report_bytes(3), InstanceInfo("1", "2", "X"))
 
     def supervised_until_failed() -> bool:
         assert gateway.pool is not None and gateway.spool is not None
@@ -155,10 +144,10 @@ def test_a_resent_delivered_instance_is_delivered_again_in_place(
     gateway = started(Gateway(gateway_config(tmp_path)))
     folder = tmp_path / "srs"
     folder.mkdir()
-    report = srfactory.benchmark_report(7)
+    report = benchmark_report(7)
     uid = str(report.SOPInstanceUID)
     bundle = tmp_path / "data" / "outbox" / f"{uid}.json"
-    (folder / "v1.dcm").write_bytes(srfactory.to_bytes(report))
+    (folder / "v1.dcm").write_bytes(to_bytes(report))
     send_files(gateway.port, [folder / "v1.dcm"], [])
     wait_until(bundle.exists, 60, "the first Bundle")
     assert "4242.5" not in bundle.read_text()
@@ -167,7 +156,7 @@ def test_a_resent_delivered_instance_is_delivered_again_in_place(
     measured.NumericValue = "4242.5"
     if "FloatingPointValue" in measured:  # highdicom writes both; the mapping prefers this
         measured.FloatingPointValue = 4242.5
-    (folder / "v2.dcm").write_bytes(srfactory.to_bytes(report))
+    (folder / "v2.dcm").write_bytes(to_bytes(report))
     acked: list[str] = []
     send_files(gateway.port, [folder / "v2.dcm"], acked)
 

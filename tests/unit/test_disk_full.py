@@ -26,10 +26,13 @@ from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 from sr2fhir.worker import Worker, make_converter
-from tests import srfactory
-from tests.integration.peers import wait_until
-from tests.unit.test_http import gateway_config
-from tests.unit.test_spool import info, part10
+from tests.support.in_process import gateway_config
+from tests.support.processes import wait_until
+from tests.support.sr.benchmark import benchmark_report_bytes
+from tests.support.sr.identity import SOP_CLASSES
+from tests.support.sr.part10 import from_bytes
+from tests.support.sr.part10 import tiny_sr_bytes as part10
+from tests.support.sr.part10 import tiny_sr_info as info
 
 ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 
@@ -211,9 +214,9 @@ def running(worker: Worker) -> Callable[[], None]:
 def test_a_worker_gives_back_the_job_a_full_disk_stranded_and_resumes(
     spool: Spool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw = srfactory.benchmark_report_bytes(1)
-    uid = str(srfactory.from_bytes(raw).SOPInstanceUID)
-    job_id = spool.receive(raw, InstanceInfo(srfactory.SOP_CLASSES["comprehensive"], uid, "AE"))
+    raw = benchmark_report_bytes(1)
+    uid = str(from_bytes(raw).SOPInstanceUID)
+    job_id = spool.receive(raw, InstanceInfo(SOP_CLASSES["comprehensive"], uid, "AE"))
     worker = Worker(
         spool, make_converter(MappingOptions()), FullOnceSink(tmp_path / "outbox"), "t/w0.1"
     )

@@ -13,28 +13,18 @@ from typing import Any
 
 import pytest
 
-from sr2fhir.config import Config, load_config
 from sr2fhir.daemon import Gateway
 from sr2fhir.delivery import build_sink
 from sr2fhir.ops.http import OpsServer, start_ops_server
 from sr2fhir.ops.service import GatewayOps
-from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
+from tests.support.in_process import gateway_config
+from tests.support.processes import wait_until
+from tests.support.scu import send_files
+from tests.support.serve import outbox_uids
+from tests.support.sr.benchmark import write_reports
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="(\\.|[^"\\])*",?)*\})? -?[0-9.e+]+$')
-
-
-def gateway_config(tmp_path: Path, **overrides: Any) -> Config:
-    settings = {
-        "spool.data_dir": str(tmp_path / "data"),
-        "dicom.port": 0,
-        "dicom.host": "127.0.0.1",
-        "workers.mode": "thread",
-        "workers.poll_interval": 0.01,
-        "http.port": 0,
-        **overrides,
-    }
-    return load_config(env={}, overrides=settings)
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:
@@ -116,7 +106,7 @@ def test_a_running_gateway_reports_alive_ready_and_what_it_did(
 def test_a_caller_outside_the_allow_list_is_counted_as_a_rejected_association(
     tmp_path: Path, started: Callable[[Gateway], Gateway]
 ) -> None:
-    config = gateway_config(tmp_path, **{"dicom.allowed_callers": ["OTHER"]})
+    config = gateway_config(tmp_path, {"dicom.allowed_callers": ["OTHER"]})
     gateway = started(Gateway(config))
     acked: list[str] = []
     send_files(gateway.port, write_reports(tmp_path / "srs", 1), acked)
@@ -133,7 +123,7 @@ def test_a_caller_outside_the_allow_list_is_counted_as_a_rejected_association(
 
 
 def test_readyz_answers_503_naming_each_failed_check(tmp_path: Path) -> None:
-    config = gateway_config(tmp_path, **{"delivery.outbox_dir": str(tmp_path / "gone")})
+    config = gateway_config(tmp_path, {"delivery.outbox_dir": str(tmp_path / "gone")})
     sink = build_sink(config)
     (tmp_path / "gone").rmdir()  # gone after the gateway started
     ops = GatewayOps(config, scp_ports=lambda: [], workers=lambda: (1, 2), sink=sink)
@@ -183,9 +173,9 @@ def test_a_taken_port_leaves_the_endpoint_off_and_says_so(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        config = gateway_config(tmp_path, **{"http.port": taken.getsockname()[1]})
+        config = gateway_config(tmp_path, {"http.port": taken.getsockname()[1]})
         ops = GatewayOps(config, lambda: [], lambda: (0, 0), sink=build_sink(config))
         assert start_ops_server(config.http, ops) is None
     assert "operations endpoint NOT started" in caplog.text
-    disabled = gateway_config(tmp_path, **{"http.enabled": False})
+    disabled = gateway_config(tmp_path, {"http.enabled": False})
     assert start_ops_server(disabled.http, ops) is None

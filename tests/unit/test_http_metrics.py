@@ -20,7 +20,7 @@ from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.queue_view import FolderSize, QueueView
 from sr2fhir.ops.stats import MAX_LABEL_SETS, OTHER, Histogram, Snapshot, Stats, read_stats
 from sr2fhir.spool import JobStatus
-from tests.integration.peers import wait_until
+from tests.support.processes import wait_until
 
 
 def test_a_new_process_for_the_same_seat_continues_the_counts(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, JobStatus, LargeJobs
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 from sr2fhir.worker import Converter, make_converter
-from tests import srfactory
-from tests.integration.peers import wait_until
-from tests.unit.test_daemon import gateway_config
+from tests.support.in_process import gateway_config
+from tests.support.processes import wait_until
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.part10 import from_bytes, to_bytes
 
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 LANE = LargeJobs(bytes=1000, workers=1)
@@ -123,8 +124,8 @@ def test_small_reports_flow_while_large_ones_hold_workers(
 ) -> None:
     """Two workers, three large reports queued before five small ones: one worker maps the
     large ones one after the other, the other delivers the small ones meanwhile."""
-    small = [srfactory.benchmark_report_bytes(40 + n) for n in range(5)]
-    large = [srfactory.to_bytes(_padded(srfactory.benchmark_report(50 + n))) for n in range(3)]
+    small = [benchmark_report_bytes(40 + n) for n in range(5)]
+    large = [to_bytes(_padded(benchmark_report(50 + n))) for n in range(3)]
     threshold = max(map(len, small)) + 1000
     assert min(map(len, large)) > threshold
     held = HeldLarge(threshold)
@@ -133,9 +134,9 @@ def test_small_reports_flow_while_large_ones_hold_workers(
     assert gateway.spool is not None
     ids = {}
     for data in large + small:
-        uid = str(srfactory.from_bytes(data).SOPInstanceUID)
+        uid = str(from_bytes(data).SOPInstanceUID)
         ids[uid] = gateway.spool.receive(data, InstanceInfo(SR, uid, "X"))
-    small_ids = [ids[str(srfactory.from_bytes(d).SOPInstanceUID)] for d in small]
+    small_ids = [ids[str(from_bytes(d).SOPInstanceUID)] for d in small]
 
     def status(job_id: int) -> JobStatus:
         job = gateway.spool.jobs.get(job_id) if gateway.spool is not None else None
@@ -149,7 +150,7 @@ def test_small_reports_flow_while_large_ones_hold_workers(
         assert held.started == 1  # one large report in progress, the other two wait
     finally:
         held.release.set()
-    large_ids = [ids[str(srfactory.from_bytes(d).SOPInstanceUID)] for d in large]
+    large_ids = [ids[str(from_bytes(d).SOPInstanceUID)] for d in large]
     wait_until(lambda: all(status(i) is JobStatus.DONE for i in large_ids), 60, "the large ones")
 
 

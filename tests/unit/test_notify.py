@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sr2fhir.config import Config, load_config
 from sr2fhir.daemon import Gateway
 from sr2fhir.ops.health import listening_ports
 from sr2fhir.ops.notify import SystemdNotifier, socket_address
+from tests.support.in_process import gateway_config
 
 
 def received(sock: socket.socket) -> dict[str, str]:
@@ -86,25 +86,12 @@ def test_a_missing_socket_is_logged_once_and_never_raises(
     assert len([r for r in caplog.records if "systemd notification" in r.message]) == 1
 
 
-def gateway_config(tmp_path: Path) -> Config:
-    return load_config(
-        env={},
-        overrides={
-            "spool.data_dir": str(tmp_path / "data"),
-            "dicom.port": 0,
-            "dicom.host": "127.0.0.1",
-            "workers.mode": "thread",
-            "http.enabled": False,
-        },
-    )
-
-
 def test_the_gateway_says_ready_only_once_its_port_listens_and_stopping_at_stop(
     tmp_path: Path, listener: tuple[str, socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, sock = listener
     monkeypatch.setenv("NOTIFY_SOCKET", path)
-    gateway = Gateway(gateway_config(tmp_path))
+    gateway = Gateway(gateway_config(tmp_path, {"http.enabled": False}))
     listening_when_ready: list[bool] = []
     real_ready = gateway.notifier.ready
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pydicom.config
 import pytest
 
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.worker import make_converter
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def test_importing_sr2fhir_leaves_pydicom_settings_alone() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -10,13 +9,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool import (
     FolderSize,
-    InstanceInfo,
     JobStatus,
     RecoveryReport,
     Spool,
@@ -24,29 +20,8 @@ from sr2fhir.spool import (
     read_instance_info,
 )
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
-
-COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
-
-
-def part10(uid: str, ae: str = "MODALITY", text: str = "v1") -> bytes:
-    """A tiny Part-10 SR with the calling AE in the file meta, as the SCP writes it."""
-    ds = Dataset()
-    ds.SOPClassUID = COMPREHENSIVE_SR
-    ds.SOPInstanceUID = uid
-    ds.ContentDescription = text
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = COMPREHENSIVE_SR
-    meta.MediaStorageSOPInstanceUID = uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.SourceApplicationEntityTitle = ae
-    ds.file_meta = meta
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
-def info(uid: str, ae: str = "MODALITY") -> InstanceInfo:
-    return InstanceInfo(COMPREHENSIVE_SR, uid, ae)
+from tests.support.sr.part10 import tiny_sr_bytes as part10
+from tests.support.sr.part10 import tiny_sr_info as info
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from pydicom import Dataset
 
-import tests.srfactory as factory
+from tests.support.sr.bad_inputs import truncated_sr_bytes
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.catalogue import BAD_CASES, GOOD_CASES
+from tests.support.sr.containers import derived_report
+from tests.support.sr.documents import as_sop_class
+from tests.support.sr.identity import PATIENT_NAME, SOP_CLASSES, make_uid
+from tests.support.sr.part10 import to_bytes
+from tests.support.sr.reports import planar_report
+from tests.support.sr.tree import iter_items
 
 # (concept code value, value type) of every content item the IG maps to an ImagingSelection.
 IMAGING_SELECTION_ITEMS = {
@@ -30,33 +38,31 @@ IMAGING_SELECTION_ITEMS = {
 @cache
 def _case(name: str) -> Dataset:
     """Each good case built once per session (tests only read them)."""
-    return factory.GOOD_CASES[name]()
+    return GOOD_CASES[name]()
 
 
 def _items(ds: Dataset) -> set[tuple[str, str]]:
     return {
         (item.ConceptNameCodeSequence[0].CodeValue, item.ValueType)
-        for _, item in factory.iter_items(ds)
+        for _, item in iter_items(ds)
         if "ConceptNameCodeSequence" in item
     }
 
 
 def _uids(ds: Dataset) -> set[str]:
     found = {str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)}
-    for _, item in factory.iter_items(ds):
+    for _, item in iter_items(ds):
         found.update(str(item[k].value) for k in ("ObservationUID", "UID") if k in item)
     return found
 
 
 def test_same_call_gives_same_bytes() -> None:
-    assert factory.to_bytes(factory.planar_report()) == factory.to_bytes(factory.planar_report())
-    assert factory.to_bytes(factory.derived_report("root")) == factory.to_bytes(
-        factory.derived_report("root")
-    )
-    assert factory.benchmark_report_bytes(7) == factory.benchmark_report_bytes(7)
+    assert to_bytes(planar_report()) == to_bytes(planar_report())
+    assert to_bytes(derived_report("root")) == to_bytes(derived_report("root"))
+    assert benchmark_report_bytes(7) == benchmark_report_bytes(7)
 
 
-@pytest.mark.parametrize("name", sorted(set(factory.GOOD_CASES) - {"large"}))
+@pytest.mark.parametrize("name", sorted(set(GOOD_CASES) - {"large"}))
 def test_good_case_is_a_tid1500_report(name: str) -> None:
     ds = _case(name)
     title = ds.ConceptNameCodeSequence[0]
@@ -66,14 +72,14 @@ def test_good_case_is_a_tid1500_report(name: str) -> None:
     else:
         assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
     assert ds.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
-    assert ds.PatientName == factory.PATIENT_NAME
+    assert ds.PatientName == PATIENT_NAME
 
 
 def test_every_imaging_selection_kind_appears_in_volumetric_report() -> None:
     ds = _case("volumetric")
     missing = IMAGING_SELECTION_ITEMS - _items(ds)
     assert not missing
-    assert ds.SOPClassUID == factory.SOP_CLASSES["comprehensive3d"]
+    assert ds.SOPClassUID == SOP_CLASSES["comprehensive3d"]
 
 
 def test_imaging_selection_list_covers_the_ig_profiles(ig_dir: Path) -> None:
@@ -86,7 +92,7 @@ def test_imaging_selection_list_covers_the_ig_profiles(ig_dir: Path) -> None:
 
 
 def test_benchmark_reports_have_unique_uids() -> None:
-    reports = [factory.benchmark_report(i) for i in range(1, 21)]
+    reports = [benchmark_report(i) for i in range(1, 21)]
     assert len({ds.SOPInstanceUID for ds in reports}) == 20
     first, second = _uids(reports[0]), _uids(reports[1])
     assert len(first) == 26
@@ -95,9 +101,9 @@ def test_benchmark_reports_have_unique_uids() -> None:
 
 
 def test_generated_uids_are_valid_and_fixed_length() -> None:
-    uid = factory.make_uid("case", 1)
+    uid = make_uid("case", 1)
     assert re.fullmatch(r"2\.25\.[1-9]\d{38}", uid)
-    assert uid == factory.make_uid("case", 1) != factory.make_uid("case", 2)
+    assert uid == make_uid("case", 1) != make_uid("case", 2)
 
 
 def test_qualifier_num_has_no_value() -> None:
@@ -116,18 +122,18 @@ def test_derived_num_cites_both_groups_by_reference() -> None:
 
 
 def test_sop_class_variants_respect_content() -> None:
-    enhanced = factory.as_sop_class(_case("planar"), "enhanced")
+    enhanced = as_sop_class(_case("planar"), "enhanced")
     assert enhanced.SOPClassUID == enhanced.file_meta.MediaStorageSOPClassUID
-    assert enhanced.SOPClassUID == factory.SOP_CLASSES["enhanced"]
+    assert enhanced.SOPClassUID == SOP_CLASSES["enhanced"]
     with pytest.raises(ValueError, match="comprehensive"):
-        factory.as_sop_class(_case("volumetric"), "comprehensive")
+        as_sop_class(_case("volumetric"), "comprehensive")
     with pytest.raises(ValueError, match="enhanced"):
-        factory.as_sop_class(_case("derived_inside"), "enhanced")
+        as_sop_class(_case("derived_inside"), "enhanced")
 
 
 def test_bad_inputs_are_bytes_and_truncation_cuts_the_tree() -> None:
     for name in ("not_dicom", "empty", "ct_image", "non_tid1500_sr", "basic_text_sr"):
-        assert isinstance(factory.BAD_CASES[name](), bytes), name
-    full = factory.to_bytes(factory.planar_report("truncated"))
-    cut = factory.truncated_sr_bytes()
+        assert isinstance(BAD_CASES[name](), bytes), name
+    full = to_bytes(planar_report("truncated"))
+    cut = truncated_sr_bytes()
     assert full.startswith(cut) and b"\x40\x00\x30\xa7SQ" in cut

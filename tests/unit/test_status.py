@@ -14,8 +14,11 @@ from sr2fhir.daemon import Gateway
 from sr2fhir.ops import probe
 from sr2fhir.ops.service import HISTORY
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
-from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
-from tests.unit.test_http import gateway_config
+from tests.support.in_process import gateway_config
+from tests.support.processes import wait_until
+from tests.support.scu import send_files
+from tests.support.serve import outbox_uids
+from tests.support.sr.benchmark import write_reports
 
 
 def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

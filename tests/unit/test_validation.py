@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir import validation
 from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import make_converter
+from tests.support.sr.part10 import to_bytes
+from tests.support.sr.reports import planar_report
 
 
 def test_a_conformant_bundle_passes_unchanged() -> None:
     convert = make_converter(MappingOptions())
-    data = factory.to_bytes(factory.planar_report())
+    data = to_bytes(planar_report())
     assert validating_converter(convert, StructuralValidator())(data) == convert(data)
 
 
@@ -33,7 +34,7 @@ def test_a_broken_bundle_is_a_mapping_error_naming_the_check() -> None:
     with pytest.raises(
         MappingError, match=r"not conformant \(1 error\(s\), an in-process structural"
     ):
-        checked(factory.to_bytes(factory.planar_report()))
+        checked(to_bytes(planar_report()))
 
 
 @pytest.mark.parametrize("checkout", [True, False])

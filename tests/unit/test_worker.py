@@ -21,9 +21,12 @@ from sr2fhir.errors import (
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
 from sr2fhir.worker import Worker, make_converter
-from tests import srfactory
-
-SR = srfactory.SOP_CLASSES["comprehensive"]
+from tests.support.in_process import worker
+from tests.support.sr.bad_inputs import basic_text_sr_bytes, not_dicom_bytes
+from tests.support.sr.benchmark import benchmark_report_bytes
+from tests.support.sr.identity import COMPREHENSIVE_SR as SR
+from tests.support.sr.identity import PATIENT_ID, PATIENT_NAME
+from tests.support.sr.part10 import from_bytes
 
 
 @pytest.fixture
@@ -34,8 +37,8 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
 
 
 def enqueue(spool: Spool, index: int, data: bytes | None = None) -> tuple[int, str]:
-    raw = data if data is not None else srfactory.benchmark_report_bytes(index)
-    uid = str(srfactory.from_bytes(raw).SOPInstanceUID) if data is None else f"1.2.{index}"
+    raw = data if data is not None else benchmark_report_bytes(index)
+    uid = str(from_bytes(raw).SOPInstanceUID) if data is None else f"1.2.{index}"
     return spool.receive(raw, InstanceInfo(SR, uid, "MODALITY")), uid
 
 
@@ -55,17 +58,6 @@ class FlakySink:
         self.inner.recover()
 
 
-def worker(spool: Spool, sink: Any, convert: Any = None, attempts: int = 3) -> Worker:
-    return Worker(
-        spool,
-        convert or make_converter(MappingOptions()),
-        sink,
-        "test/w0.1",
-        RetryPolicy(max_attempts=attempts, initial=1.0, cap=8.0),
-        rng=lambda: 0.5,
-    )
-
-
 def test_a_report_is_mapped_delivered_and_done(spool: Spool, tmp_path: Path) -> None:
     job_id, uid = enqueue(spool, 1)
     outbox = tmp_path / "outbox"
@@ -80,7 +72,7 @@ def test_a_report_is_mapped_delivered_and_done(spool: Spool, tmp_path: Path) -> 
 def test_a_rejected_sr_fails_at_once_is_quarantined_and_the_next_goes_on(
     spool: Spool, tmp_path: Path
 ) -> None:
-    bad_id, _ = enqueue(spool, 0, srfactory.basic_text_sr_bytes())
+    bad_id, _ = enqueue(spool, 0, basic_text_sr_bytes())
     good_id, good_uid = enqueue(spool, 2)
     outbox = tmp_path / "outbox"
     run = worker(spool, OutboxSink(outbox))
@@ -188,7 +180,7 @@ def test_retry_after_is_honoured_and_backoff_is_capped() -> None:
 
 
 def test_run_stops_when_asked_and_survives_bad_reports(spool: Spool, tmp_path: Path) -> None:
-    enqueue(spool, 0, srfactory.not_dicom_bytes())
+    enqueue(spool, 0, not_dicom_bytes())
     _, uid = enqueue(spool, 9)
     stop = threading.Event()
     outbox = tmp_path / "o"
@@ -211,13 +203,13 @@ def test_logs_carry_ids_but_no_patient_data(
     spool: Spool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, uid = enqueue(spool, 10)
-    enqueue(spool, 0, srfactory.basic_text_sr_bytes())
+    enqueue(spool, 0, basic_text_sr_bytes())
     caplog.set_level(logging.DEBUG)
     run = worker(spool, OutboxSink(tmp_path / "o"))
     run.run_once()
     run.run_once()
     text = caplog.text
     assert f"sop_instance_uid={uid}" in text and "calling_ae=MODALITY" in text
-    for phi in (srfactory.PATIENT_NAME, srfactory.PATIENT_ID, "DOE"):
+    for phi in (PATIENT_NAME, PATIENT_ID, "DOE"):
         assert phi not in text
     assert "FAILED" in text  # the rejection was logged, without the dataset

@@ -15,9 +15,11 @@ from sr2fhir.cli import main
 from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
-from tests import srfactory
-from tests.adversarial.reports import first_num
-from tests.unit.test_worker import SR, worker
+from tests.support.in_process import worker
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.hostile import first_num
+from tests.support.sr.identity import COMPREHENSIVE_SR as SR
+from tests.support.sr.part10 import from_bytes, to_bytes
 
 
 @pytest.fixture
@@ -29,15 +31,15 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
 
 def version(index: int, value: float) -> bytes:
     """Benchmark report `index` whose first NUM is `value` (two versions, one instance)."""
-    ds = srfactory.benchmark_report(index)
+    ds = benchmark_report(index)
     measured = first_num(ds).MeasuredValueSequence[0]
     measured.NumericValue = str(value)
     measured.FloatingPointValue = value
-    return srfactory.to_bytes(ds)
+    return to_bytes(ds)
 
 
 def uid_of(data: bytes) -> str:
-    return str(srfactory.from_bytes(data).SOPInstanceUID)
+    return str(from_bytes(data).SOPInstanceUID)
 
 
 def receive(spool: Spool, data: bytes, uid: str | None = None) -> int:
@@ -75,7 +77,7 @@ def test_a_data_set_of_another_instance_never_replaces_that_instances_output(
     """A job named A whose data set is B (spooled before the C-STORE check existed, or by
     any other path) fails; neither A's nor B's Bundle is touched."""
     outbox = tmp_path / "outbox"
-    a, b = srfactory.benchmark_report_bytes(21), srfactory.benchmark_report_bytes(22)
+    a, b = benchmark_report_bytes(21), benchmark_report_bytes(22)
     receive(spool, a)
     run = worker(spool, OutboxSink(outbox))
     assert run.run_once()
@@ -96,7 +98,7 @@ def test_a_data_set_of_another_instance_never_replaces_that_instances_output(
 def test_a_bug_in_the_delivery_code_retries_the_job_instead_of_killing_the_worker(
     spool: Spool,
 ) -> None:
-    job_id = receive(spool, srfactory.benchmark_report_bytes(23))
+    job_id = receive(spool, benchmark_report_bytes(23))
     assert worker(spool, Broken()).run_once()  # returned: the worker lives on
     job = spool.jobs.get(job_id)
     assert job is not None and job.status is JobStatus.READY and job.attempts == 1
@@ -106,7 +108,7 @@ def test_a_bug_in_the_delivery_code_retries_the_job_instead_of_killing_the_worke
 def test_a_strange_answer_fails_the_job_once_and_queue_show_prints_it(
     spool: Spool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job_id = receive(spool, srfactory.benchmark_report_bytes(24))
+    job_id = receive(spool, benchmark_report_bytes(24))
     assert worker(spool, Refusing()).run_once()
     job = spool.jobs.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1

@@ -7,26 +7,35 @@ from pathlib import Path
 
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir.cli import main
 from sr2fhir.mapping import MappingResult, map_report
+from tests.support.sr.bad_inputs import (
+    basic_text_sr_bytes,
+    ct_image_bytes,
+    empty_bytes,
+    malformed_tree_bytes,
+    non_tid1500_sr_bytes,
+    not_dicom_bytes,
+    truncated_sr_bytes,
+)
+from tests.support.sr.reports import planar_report, qualifier_report
 
 BAD_INPUTS = {
-    "not-dicom.txt": (factory.not_dicom_bytes, "not a DICOM file"),
-    "empty.dcm": (factory.empty_bytes, "not a DICOM file: empty"),
-    "truncated.dcm": (factory.truncated_sr_bytes, "truncated"),
-    "ct.dcm": (factory.ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
+    "not-dicom.txt": (not_dicom_bytes, "not a DICOM file"),
+    "empty.dcm": (empty_bytes, "not a DICOM file: empty"),
+    "truncated.dcm": (truncated_sr_bytes, "truncated"),
+    "ct.dcm": (ct_image_bytes, "not an SR: SOP Class is CT Image Storage"),
     "other-sr.dcm": (
-        factory.non_tid1500_sr_bytes,
+        non_tid1500_sr_bytes,
         "not a TID 1500 Measurement Report: no template id TID 1500, document title "
         '(1111, TEST, "Diagnosis") not in CID 7021, and no Imaging Measurements',
     ),
     "basic-text.dcm": (
-        factory.basic_text_sr_bytes,
+        basic_text_sr_bytes,
         "not a TID 1500 Measurement Report: no template id TID 1500, document title "
         '(IHE.01, 99_OFFIS_DCMTK, "Document Title") not in CID 7021',
     ),
-    "malformed.dcm": (factory.malformed_tree_bytes, "at item 1."),
+    "malformed.dcm": (malformed_tree_bytes, "at item 1."),
 }
 
 
@@ -36,8 +45,8 @@ def mixed_folder(tmp_path: Path) -> Path:
     (folder / "nested").mkdir(parents=True)
     for name, (build, _) in BAD_INPUTS.items():
         (folder / name).write_bytes(build())
-    factory.planar_report().save_as(folder / "nested" / "planar.dcm", enforce_file_format=True)
-    factory.qualifier_report().save_as(folder / "qualifier.dcm", enforce_file_format=True)
+    planar_report().save_as(folder / "nested" / "planar.dcm", enforce_file_format=True)
+    qualifier_report().save_as(folder / "qualifier.dcm", enforce_file_format=True)
     return folder
 
 
@@ -57,8 +66,8 @@ def test_folder_converts_good_files_and_rejects_each_bad_one_on_one_line(
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(
         [
-            f"{factory.planar_report().SOPInstanceUID}.json",
-            f"{factory.qualifier_report().SOPInstanceUID}.json",
+            f"{planar_report().SOPInstanceUID}.json",
+            f"{qualifier_report().SOPInstanceUID}.json",
         ]
     )
     bundle = json.loads((out / written[0]).read_text())
@@ -75,7 +84,7 @@ def test_single_file_prints_the_bundle_to_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "planar.dcm"
-    factory.planar_report().save_as(path, enforce_file_format=True)
+    planar_report().save_as(path, enforce_file_format=True)
     assert main(["convert", str(path)]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["type"] == "transaction"
@@ -84,7 +93,7 @@ def test_single_file_prints_the_bundle_to_stdout(
 
 def test_rejected_single_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ct.dcm"
-    path.write_bytes(factory.ct_image_bytes())
+    path.write_bytes(ct_image_bytes())
     assert main(["convert", str(path)]) == 1
     assert capsys.readouterr().out == ""
 
@@ -125,7 +134,7 @@ def test_validate_reports_conformance_with_the_structural_check(
 ) -> None:
     monkeypatch.setenv("SR2FHIR_VALIDATOR_DIR", str(tmp_path / "no-hl7-validator"))
     path = tmp_path / "planar.dcm"
-    factory.planar_report().save_as(path, enforce_file_format=True)
+    planar_report().save_as(path, enforce_file_format=True)
     assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 0
     err = capsys.readouterr().err
     assert "structural R5 check" in err and "1 conformant, 0 not" in err
@@ -144,7 +153,7 @@ def test_validate_fails_on_a_non_conformant_bundle(
     monkeypatch.setenv("SR2FHIR_VALIDATOR_DIR", str(tmp_path / "no-hl7-validator"))
     monkeypatch.setattr(command, "map_report", broken)
     path = tmp_path / "planar.dcm"
-    factory.planar_report().save_as(path, enforce_file_format=True)
+    planar_report().save_as(path, enforce_file_format=True)
     assert main(["convert", str(path), "--out", str(tmp_path / "out"), "--validate"]) == 1
     err = capsys.readouterr().err
     assert f"{path}: not conformant: " in err and "0 conformant, 1 not" in err
@@ -170,7 +179,7 @@ def test_a_file_pydicom_reads_with_invalid_values_converts_without_pydicom_warni
     from pydicom.filewriter import dcmwrite
     from pydicom.uid import ExplicitVRBigEndian
 
-    ds = factory.planar_report()
+    ds = planar_report()
     with disable_value_validation():
         ds.StudyInstanceUID = "1.2." + "3" * 66
     ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir.cli import main
 from sr2fhir.mapping.read import dataset_size
+from tests.support.sr.benchmark import benchmark_report_bytes
+from tests.support.sr.part10 import from_bytes
 
 
 def test_a_path_for_a_sop_instance_uid_writes_nothing_outside_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = factory.benchmark_report_bytes(1)
-    uid = str(factory.from_bytes(data).SOPInstanceUID)
+    data = benchmark_report_bytes(1)
+    uid = str(from_bytes(data).SOPInstanceUID)
     evil = "../../evil".ljust(len(uid), "0")  # same length: every length field stays right
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "evil.dcm").write_bytes(data.replace(uid.encode(), evil.encode()))
@@ -30,7 +31,7 @@ def test_a_path_for_a_sop_instance_uid_writes_nothing_outside_out(
 def test_the_configured_data_set_limit_applies(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = factory.benchmark_report_bytes(1)
+    data = benchmark_report_bytes(1)
     path = tmp_path / "sr.dcm"
     path.write_bytes(data)
     monkeypatch.setenv("SR2FHIR_DICOM_MAX_DATASET_BYTES", str(dataset_size(data) - 1))

@@ -9,8 +9,10 @@ from typing import Any
 import fhirclient.models.bundle as r4_bundle
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir.cli import main
+from tests.support.sr.bad_inputs import ct_image_bytes
+from tests.support.sr.reports import planar_report, units_report
+from tests.support.sr.volumetric import volumetric_report
 
 
 @pytest.fixture
@@ -18,9 +20,9 @@ def folder(tmp_path: Path) -> Path:
     """A report with two unit warnings, one without warnings, and a CT image."""
     folder = tmp_path / "in"
     folder.mkdir()
-    factory.units_report().save_as(folder / "units.dcm", enforce_file_format=True)
-    factory.planar_report().save_as(folder / "planar.dcm", enforce_file_format=True)
-    (folder / "ct.dcm").write_bytes(factory.ct_image_bytes())
+    units_report().save_as(folder / "units.dcm", enforce_file_format=True)
+    planar_report().save_as(folder / "planar.dcm", enforce_file_format=True)
+    (folder / "ct.dcm").write_bytes(ct_image_bytes())
     return folder
 
 
@@ -28,7 +30,7 @@ def test_warnings_go_beside_the_bundle_and_a_stale_file_goes(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    units, planar = factory.units_report().SOPInstanceUID, factory.planar_report().SOPInstanceUID
+    units, planar = units_report().SOPInstanceUID, planar_report().SOPInstanceUID
     out.mkdir()
     (out / f"{planar}.warnings.json").write_text("{}")  # from an earlier run
     assert main(["convert", str(folder), "--out", str(out)]) == 1  # the CT is rejected
@@ -71,14 +73,14 @@ def test_report_has_one_json_line_per_input_file(folder: Path, tmp_path: Path) -
         "unit-corrected",
         "invalid-ucum-unit",
     ]
-    assert by_file["units.dcm"]["sop_instance_uid"] == factory.units_report().SOPInstanceUID
+    assert by_file["units.dcm"]["sop_instance_uid"] == units_report().SOPInstanceUID
 
 
 def test_report_works_for_one_file_on_stdout_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "units.dcm"
-    factory.units_report().save_as(path, enforce_file_format=True)
+    units_report().save_as(path, enforce_file_format=True)
     report = tmp_path / "r.jsonl"
     assert main(["convert", str(path), "--report", str(report)]) == 0
     assert json.loads(capsys.readouterr().out)["type"] == "transaction"
@@ -97,7 +99,7 @@ def test_fhir_version_r4_flag_writes_r4_to_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "volumetric.dcm"
-    factory.volumetric_report().save_as(path, enforce_file_format=True)
+    volumetric_report().save_as(path, enforce_file_format=True)
     assert main(["convert", str(path), "--fhir-version", "R4"]) == 0
     _r4_checked(json.loads(capsys.readouterr().out))
     assert main(["convert", str(path)]) == 0  # R5 by default
@@ -111,7 +113,7 @@ def test_fhir_version_of_the_configuration_is_honoured_and_the_flag_wins(
     config.write_text("fhir:\n  version: R4\n")
     out = tmp_path / "out"
     main(["convert", str(folder), "--out", str(out), "--config", str(config)])
-    planar = out / f"{factory.planar_report().SOPInstanceUID}.json"
+    planar = out / f"{planar_report().SOPInstanceUID}.json"
     _r4_checked(json.loads(planar.read_text()))
     main(
         ["convert", str(folder), "--out", str(out), "--config", str(config), "--fhir-version", "R5"]

@@ -21,8 +21,8 @@ from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.spool import InstanceInfo
-from tests import srfactory
-from tests.adversarial.fhir_stub import running_stub_fhir
+from tests.support.fhir_stub import running_stub_fhir
+from tests.support.sr.benchmark import benchmark_report
 
 
 @pytest.mark.parametrize(
@@ -156,8 +156,8 @@ def test_search_outcomes_beside_the_matches_are_skipped() -> None:
 
 
 def test_the_fhir_sink_turns_a_json_string_answer_into_a_kept_refusal() -> None:
-    bundle = convert_dataset(srfactory.benchmark_report(1))
-    instance = InstanceInfo(str(srfactory.benchmark_report(1).SOPClassUID), "1.2.3", "X")
+    bundle = convert_dataset(benchmark_report(1))
+    instance = InstanceInfo(str(benchmark_report(1).SOPClassUID), "1.2.3", "X")
     with running_stub_fhir() as stub:
         stub.answer_next(200, '"OK"')
         sink = build_fhir_sink(load_config(env={"SR2FHIR_FHIR_BASE_URL": stub.base}).fhir)

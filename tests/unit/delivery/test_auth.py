@@ -1,6 +1,7 @@
-"""Authentication to the FHIR server, against a stand-in EHR on 127.0.0.1 (tests/ehr_stub.py):
-bearer (config, environment, rotating file), basic, SMART Backend Services (assertion,
-discovery, caching, expiry, 401 -> one refresh and retry, token endpoint down)."""
+"""Authentication to the FHIR server, against a stand-in EHR on 127.0.0.1
+(tests/support/ehr_stub.py): bearer (config, environment, rotating file), basic, SMART
+Backend Services (assertion, discovery, caching, expiry, 401 -> one refresh and retry, token
+endpoint down)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from sr2fhir.delivery.fhir.auth import (
 from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp
 from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
-from tests import pki
-from tests.ehr_stub import StubEhr
+from tests.support import pki
+from tests.support.ehr_stub import StubEhr
 
 SCOPES = "system/Observation.cu system/Patient.rs"
 BUNDLE = {"resourceType": "Bundle", "type": "transaction", "entry": [{}, {}]}

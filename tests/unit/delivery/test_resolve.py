@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir.delivery.fhir.resolve import ReferenceResolver
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.mapping import convert_dataset
+from tests.support.sr.reports import planar_report
 
 
 class FakeServer:
@@ -36,7 +36,7 @@ def _resolver(server: FakeServer, **kwargs: Any) -> ReferenceResolver:
 
 @pytest.fixture(scope="module")
 def bundle() -> dict[str, Any]:
-    return convert_dataset(factory.planar_report())
+    return convert_dataset(planar_report())
 
 
 def _subjects(bundle: dict[str, Any]) -> list[dict[str, Any]]:

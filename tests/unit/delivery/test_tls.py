@@ -1,5 +1,6 @@
-"""TLS to the FHIR server, against a local https stand-in (tests/ehr_stub.py) with certificates
-made in the test: CA bundle, mutual TLS, TLS 1.2 minimum, and what a failed handshake says."""
+"""TLS to the FHIR server, against a local https stand-in (tests/support/ehr_stub.py) with
+certificates made in the test: CA bundle, mutual TLS, TLS 1.2 minimum, and what a failed
+handshake says."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from sr2fhir.config import FhirConfig, load_config
 from sr2fhir.delivery.fhir.client import tls_context
 from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.errors import TransientDeliveryError
-from tests.ehr_stub import StubEhr
-from tests.pki import Issued, TestCa
+from tests.support.ehr_stub import StubEhr
+from tests.support.pki import TestCa, TlsIdentity, server_tls_context
 
 TOKEN = "tls-test-token"
 
@@ -28,23 +29,13 @@ def ca(tmp_path: Path) -> TestCa:
 
 
 @pytest.fixture
-def client(ca: TestCa) -> Issued:
+def client(ca: TestCa) -> TlsIdentity:
     return ca.issue("sr2fhir-gateway", client=True)
-
-
-def server_context(ca: TestCa, *, require_client_cert: bool = True) -> ssl.SSLContext:
-    server = ca.issue("ehr-server")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(server.cert, server.key)
-    if require_client_cert:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(ca.pem)
-    return context
 
 
 @pytest.fixture
 def mtls_ehr(ca: TestCa) -> Iterator[StubEhr]:
-    with StubEhr(bearer_tokens=(TOKEN,), tls=server_context(ca)) as ehr:
+    with StubEhr(bearer_tokens=(TOKEN,), tls=server_tls_context(ca)) as ehr:
         yield ehr
 
 
@@ -58,7 +49,7 @@ def search(fhir: FhirConfig) -> None:
 
 
 def test_mutual_tls_with_the_right_ca_and_client_certificate(
-    mtls_ehr: StubEhr, ca: TestCa, client: Issued
+    mtls_ehr: StubEhr, ca: TestCa, client: TlsIdentity
 ) -> None:
     search(
         config(
@@ -73,7 +64,7 @@ def test_mutual_tls_with_the_right_ca_and_client_certificate(
 
 
 def test_a_certificate_file_that_holds_its_key_too(
-    mtls_ehr: StubEhr, ca: TestCa, client: Issued, tmp_path: Path
+    mtls_ehr: StubEhr, ca: TestCa, client: TlsIdentity, tmp_path: Path
 ) -> None:
     both = tmp_path / "client-with-key.pem"
     both.write_bytes(client.cert.read_bytes() + client.key.read_bytes())
@@ -95,7 +86,7 @@ def test_without_the_client_certificate_the_failure_is_transient_and_says_why(
 
 
 def test_a_server_certificate_from_another_ca_is_not_trusted(
-    mtls_ehr: StubEhr, client: Issued, tmp_path: Path
+    mtls_ehr: StubEhr, client: TlsIdentity, tmp_path: Path
 ) -> None:
     (tmp_path / "other").mkdir()
     stranger = TestCa(tmp_path / "other", "some other CA")
@@ -119,7 +110,8 @@ def test_system_trust_is_the_default_and_does_not_know_a_private_ca(mtls_ehr: St
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_tls_false_skips_the_server_check(ca: TestCa) -> None:
-    with StubEhr(bearer_tokens=(TOKEN,), tls=server_context(ca, require_client_cert=False)) as ehr:
+    tls = server_tls_context(ca, require_client_cert=False)
+    with StubEhr(bearer_tokens=(TOKEN,), tls=tls) as ehr:
         search(config(ehr, verify_tls=False))
     assert [status for *_, status in ehr.fhir_requests] == [200]
 
@@ -127,7 +119,7 @@ def test_verify_tls_false_skips_the_server_check(ca: TestCa) -> None:
 def _tls11_server(ca: TestCa) -> ssl.SSLContext:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 on purpose
-        context = server_context(ca, require_client_cert=False)
+        context = server_tls_context(ca, require_client_cert=False)
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         context.minimum_version = ssl.TLSVersion.TLSv1_1
         context.maximum_version = ssl.TLSVersion.TLSv1_1

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 from pydicom.dataset import Dataset
 
-import tests.srfactory as factory
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping import bundle_to_json, convert_dataset
 from sr2fhir.mapping.content import ContentItem, parse_content_tree
@@ -26,7 +25,9 @@ from sr2fhir.mapping.value_types import (
     UidRefValue,
     ValueType,
 )
-from tests.unit.mapping.test_rules import ALL_GOOD
+from tests.support.sr.catalogue import ALL_GOOD
+from tests.support.sr.reports import planar_report
+from tests.support.sr.tree import imaging_measurements
 
 VALUE_CLASS: dict[ValueType, type] = {
     ValueType.TEXT: TextValue,
@@ -87,9 +88,9 @@ def test_every_item_holds_the_value_class_of_its_value_type() -> None:
 
 def test_an_undefined_value_type_is_kept_without_a_value_and_maps_to_nothing() -> None:
     """PS3.3 adds value types over time (TABLE): an item the mapping does not read is no error."""
-    ds = factory.planar_report()
+    ds = planar_report()
     before = bundle_to_json(convert_dataset(ds))
-    group = factory._imaging_measurements(ds).ContentSequence[0]
+    group = imaging_measurements(ds).ContentSequence[0]
     future = _item("FUTURE", relationship="HAS FUTURE", TextValue="x")
     future.ContentSequence = [_item("TEXT", TextValue="kept")]
     group.ContentSequence.append(future)

@@ -12,8 +12,8 @@ from sr2fhir.cli import main
 from sr2fhir.commands.convert import read_sr_file
 from sr2fhir.mapping import bundle_to_json, map_report
 from sr2fhir.mapping.warnings import WarningCode
-from tests.conftest import assert_matches_golden
-from tests.corpus import PYDICOM_SRS, pydicom_sr, tid1500writer, write_dcmqi_reports
+from tests.support.golden import assert_matches_golden
+from tests.support.sr.corpus import PYDICOM_SRS, pydicom_sr, tid1500writer, write_dcmqi_reports
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 NOT_MAPPED, INVALID, CORRECTED = (
@@ -54,7 +54,8 @@ def test_dcmqi_reports_convert_to_their_golden_with_their_warnings(name: str) ->
 
 
 def test_the_installed_dcmqi_still_writes_reports_that_convert_alike(tmp_path: Path) -> None:
-    """The committed files were made by tests/corpus.py; today's dcmqi makes the same kind."""
+    """The committed files were made by tests/support/sr/corpus.py; today's dcmqi makes the
+    same kind."""
     if tid1500writer() is None:
         pytest.skip("dcmqi is not installed (a test extra: pip install -e '.[test]')")
     for name, path in write_dcmqi_reports(tmp_path).items():

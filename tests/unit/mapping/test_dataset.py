@@ -21,8 +21,8 @@ from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.mapping import bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.dataset import DataSet, decode_part10
 from sr2fhir.mapping.read import _read_with_pydicom
-from tests import srfactory as factory
-from tests.unit.mapping.test_rules import ALL_GOOD
+from tests.support.sr.catalogue import ALL_GOOD
+from tests.support.sr.reports import participant_report, planar_report
 
 FAST_SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
 
@@ -73,13 +73,13 @@ def test_ig_example_through_the_fast_decoder(ig_example_dataset: Dataset, syntax
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
 @pytest.mark.parametrize("defined", [True, False])
 def test_sequences_and_items_of_defined_and_undefined_length(syntax: str, defined: bool) -> None:
-    data = encode(factory.planar_report(), syntax, defined_lengths=defined)
+    data = encode(planar_report(), syntax, defined_lengths=defined)
     assert (b"\xfe\xff\xdd\xe0" in data) is not defined  # Sequence Delimitation Items
     assert_fast_and_same(data)
 
 
 def test_big_endian_is_read_by_pydicom_with_the_same_result() -> None:
-    ds = factory.planar_report()
+    ds = planar_report()
     data = encode(ds, ExplicitVRBigEndian)
     assert decode_part10(data) is None
     read = read_sr_bytes(data)
@@ -97,7 +97,7 @@ def test_big_endian_is_read_by_pydicom_with_the_same_result() -> None:
     ],
 )
 def test_character_sets(charset: str | list[str] | None, name: str, fast: bool) -> None:
-    ds = factory.participant_report()
+    ds = participant_report()
     if charset is None:
         del ds.SpecificCharacterSet
     else:
@@ -112,7 +112,7 @@ def test_character_sets(charset: str | list[str] | None, name: str, fast: bool) 
 
 
 def test_values_by_keyword() -> None:
-    ds = factory.planar_report()
+    ds = planar_report()
     ds.SoftwareVersions = ["1.0", "2.0"]
     fast = decode_part10(encode(ds, ExplicitVRLittleEndian))
     assert fast is not None
@@ -125,7 +125,7 @@ def test_values_by_keyword() -> None:
 
 
 def test_repr_shows_no_values() -> None:
-    ds = factory.planar_report()
+    ds = planar_report()
     fast = decode_part10(encode(ds, ExplicitVRLittleEndian))
     assert str(ds.PatientName) not in repr(fast)
     assert str(ds.PatientID) not in repr(fast)
@@ -135,7 +135,7 @@ def test_repr_shows_no_values() -> None:
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
 def test_truncated_files_never_take_the_fast_path_unnoticed(syntax: str) -> None:
     """At every cut the fast path either declines or reads what pydicom reads."""
-    data = encode(factory.planar_report(), syntax)
+    data = encode(planar_report(), syntax)
     for cut in range(133, len(data), 5):
         part = data[:cut]
         fast = decode_part10(part)
@@ -150,7 +150,7 @@ def test_truncated_files_never_take_the_fast_path_unnoticed(syntax: str) -> None
 
 
 def test_not_part10_is_left_to_pydicom() -> None:
-    data = encode(factory.planar_report(), ExplicitVRLittleEndian)
+    data = encode(planar_report(), ExplicitVRLittleEndian)
     assert decode_part10(data[132:]) is None
     assert decode_part10(b"") is None
     assert decode_part10(b"\0" * 128 + b"DICM" + b"\xff" * 7) is None
@@ -160,7 +160,7 @@ def test_not_part10_is_left_to_pydicom() -> None:
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
 def test_mangled_bytes_map_or_are_rejected_never_crash(syntax: str) -> None:
     """Random byte changes: a Bundle or a one-line rejection, never another exception."""
-    data = encode(factory.planar_report(), syntax)
+    data = encode(planar_report(), syntax)
     rng = random.Random(1500)
     outcomes = {"mapped": 0, "rejected": 0}
     for _ in range(300):
@@ -176,7 +176,7 @@ def test_mangled_bytes_map_or_are_rejected_never_crash(syntax: str) -> None:
 
 
 def test_an_unknown_explicit_vr_is_left_to_pydicom_and_rejected() -> None:
-    data = encode(factory.planar_report(), ExplicitVRLittleEndian)
+    data = encode(planar_report(), ExplicitVRLittleEndian)
     at = data.index(b"\x08\x00\x55\x11UI")  # Referenced SOP Instance UID (0008,1155)
     mangled = data[: at + 4] + b"Uw" + data[at + 6 :]
     assert decode_part10(mangled) is None

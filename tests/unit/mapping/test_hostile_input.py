@@ -23,8 +23,10 @@ from sr2fhir.mapping.dataset import decode_part10
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.read import _read_with_pydicom, dataset_size
 from sr2fhir.worker import make_converter
-from tests import srfactory
-from tests.adversarial.reports import deep_report_bytes, first_num, num_value_report
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.hostile import deep_report_bytes, first_num, num_value_report
+from tests.support.sr.part10 import from_bytes, to_bytes
+from tests.support.sr.tree import iter_items
 from tests.unit.mapping.bundle_view import resources
 
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
@@ -48,7 +50,7 @@ def strict_json(data: bytes) -> Any:
 )
 def test_a_non_finite_num_has_no_value_and_says_why(value: float, reason: str) -> None:
     ds = num_value_report(1, value)
-    path = next(p for p, item in srfactory.iter_items(ds) if item is first_num(ds))
+    path = next(p for p, item in iter_items(ds) if item is first_num(ds))
     bundle = convert_dataset(ds)
     strict_json(bundle_to_json(bundle))  # valid JSON: no Infinity, no NaN
     quantity = _observation_at(bundle, ds, path)["valueQuantity"]
@@ -70,11 +72,11 @@ def test_the_bundle_encoder_refuses_non_finite_numbers(indent: int | None) -> No
 
 
 def test_an_infinite_scoord_coordinate_is_a_parse_error() -> None:
-    ds = srfactory.benchmark_report(1)
-    scoord = next(i for _, i in srfactory.iter_items(ds) if i.get("ValueType") == "SCOORD")
+    ds = benchmark_report(1)
+    scoord = next(i for _, i in iter_items(ds) if i.get("ValueType") == "SCOORD")
     scoord.GraphicData = [1.0, math.inf, *list(scoord.GraphicData)[2:]]
     with pytest.raises(SrParseError, match="NaN or infinite coordinate"):
-        convert_dataset(srfactory.from_bytes(srfactory.to_bytes(ds)))
+        convert_dataset(from_bytes(to_bytes(ds)))
 
 
 # ---------------------------------------------------------------- depth
@@ -110,8 +112,8 @@ def test_the_depth_limit_is_the_content_trees(reader: Any) -> None:
 
 
 def test_more_content_items_than_the_limit_fail_before_mapping() -> None:
-    ds = srfactory.benchmark_report(1)
-    items = sum(1 for _ in srfactory.iter_items(ds))
+    ds = benchmark_report(1)
+    items = sum(1 for _ in iter_items(ds))
     convert_dataset(ds, MappingOptions(max_content_items=items))
     with pytest.raises(SrParseError, match=rf"more than {items - 1} content items"):
         convert_dataset(ds, MappingOptions(max_content_items=items - 1))
@@ -119,7 +121,7 @@ def test_more_content_items_than_the_limit_fail_before_mapping() -> None:
 
 @pytest.mark.parametrize("provenance", [False, True])
 def test_a_bundle_over_the_entry_limit_is_a_mapping_error(provenance: bool) -> None:
-    ds = srfactory.benchmark_report(1)
+    ds = benchmark_report(1)
     entries = len(convert_dataset(ds, MappingOptions(provenance=provenance))["entry"])
     convert_dataset(ds, MappingOptions(provenance=provenance, max_bundle_entries=entries))
     with pytest.raises(MappingError, match=rf"more than {entries - 1} entries"):
@@ -127,7 +129,7 @@ def test_a_bundle_over_the_entry_limit_is_a_mapping_error(provenance: bool) -> N
 
 
 def test_a_data_set_over_the_byte_limit_is_refused_unread() -> None:
-    data = srfactory.benchmark_report_bytes(1)
+    data = benchmark_report_bytes(1)
     size = dataset_size(data)
     assert size < len(data) - 128  # the file meta is not counted
     read_sr_bytes(data, max_bytes=size)
@@ -136,7 +138,7 @@ def test_a_data_set_over_the_byte_limit_is_refused_unread() -> None:
 
 
 def test_a_deflated_data_set_is_not_inflated_past_the_limit() -> None:
-    ds = srfactory.benchmark_report(1)
+    ds = benchmark_report(1)
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
@@ -150,7 +152,7 @@ def test_a_deflated_data_set_is_not_inflated_past_the_limit() -> None:
 
 
 def test_the_converter_applies_every_limit_of_its_options() -> None:
-    data = srfactory.benchmark_report_bytes(1)
+    data = benchmark_report_bytes(1)
     convert = make_converter(MappingOptions(max_dataset_bytes=1000))
     with pytest.raises(SrParseError, match=r"dicom\.max_dataset_bytes"):
         convert(data)

@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from sr2fhir.mapping import bundle_to_json, convert_dataset
-from tests.conftest import assert_matches_golden
+from tests.support.golden import assert_matches_golden
 from tests.unit.mapping.bundle_view import by_ref, codes, one, resources
 
 SCT = "http://snomed.info/sct"

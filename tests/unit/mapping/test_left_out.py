@@ -7,11 +7,12 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-import tests.srfactory as factory
 from sr2fhir.mapping import bundle_to_json, convert_dataset
 from sr2fhir.mapping.convert import map_report
 from sr2fhir.mapping.warnings import MappingWarning, WarningCode, warnings_document
-from tests.unit.mapping.test_rules import ALL_GOOD, WITH_WARNINGS
+from tests.support.sr.catalogue import ALL_GOOD, WITH_WARNINGS
+from tests.support.sr.reports import planar_report
+from tests.support.sr.tree import imaging_measurements
 
 
 def _item(value_type: str, code: tuple[str, str, str], relationship: str, **values: Any) -> Dataset:
@@ -30,8 +31,8 @@ def _report_with_items_the_mapping_does_not_cover() -> Dataset:
     """The planar report plus: in group 1 a Geometric purpose CODE and an item of a future
     Value Type; in its first NUM an Equivalent Meaning TEXT; at the root a CONTAINS TEXT
     and an Image Library container (evidence: never listed)."""
-    ds = factory.planar_report()
-    group = factory._imaging_measurements(ds).ContentSequence[0]
+    ds = planar_report()
+    group = imaging_measurements(ds).ContentSequence[0]
     purpose = _item("CODE", ("130400", "DCM", "Geometric purpose of region"), "HAS CONCEPT MOD")
     purpose.ConceptCodeSequence = [Dataset()]
     concept = purpose.ConceptCodeSequence[0]
@@ -86,9 +87,7 @@ def test_every_item_left_out_is_listed_once_with_its_path_and_reason() -> None:
 
 def test_items_left_out_change_nothing_in_the_bundle() -> None:
     ds = _report_with_items_the_mapping_does_not_cover()
-    assert bundle_to_json(convert_dataset(ds)) == bundle_to_json(
-        convert_dataset(factory.planar_report())
-    )
+    assert bundle_to_json(convert_dataset(ds)) == bundle_to_json(convert_dataset(planar_report()))
 
 
 def test_no_fixture_loses_anything() -> None:

@@ -9,8 +9,8 @@ import pytest
 from fhir.resources import get_fhir_model_class
 
 from sr2fhir.mapping import bundle_to_json, convert_dataset
-from tests.conftest import assert_matches_golden
-from tests.unit.mapping.test_rules import ALL_GOOD
+from tests.support.golden import assert_matches_golden
+from tests.support.sr.catalogue import ALL_GOOD
 
 
 @pytest.fixture(scope="module", params=sorted(ALL_GOOD))

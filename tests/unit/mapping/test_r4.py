@@ -12,7 +12,7 @@ import pytest
 
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.mapping.r4 import XVER_BODY_STRUCTURE, to_r4
-from tests.unit.mapping.test_rules import ALL_GOOD
+from tests.support.sr.catalogue import ALL_GOOD
 
 R4_MODELS: dict[str, Any] = {
     "Observation": r4_observation.Observation,

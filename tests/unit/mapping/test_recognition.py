@@ -6,12 +6,13 @@ import pytest
 from pydicom.sr.codedict import codes as pydicom_codes
 from pydicom.sr.coding import Code as PydicomCode
 
-import tests.srfactory as factory
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.convert import map_report
 from sr2fhir.mapping.recognition import measurement_report_titles
 from sr2fhir.mapping.warnings import WarningCode
+from tests.support.sr.bad_inputs import no_tid1500_structure_sr
+from tests.support.sr.reports import other_title_report, planar_report, titled_report
 from tests.unit.mapping.bundle_view import resources
 
 TITLES = sorted(measurement_report_titles(), key=lambda code: code.value)
@@ -25,7 +26,7 @@ def test_the_titles_are_pydicoms_cid_7021() -> None:
 
 @pytest.mark.parametrize("title", TITLES, ids=lambda code: code.value)
 def test_every_cid_7021_title_is_a_measurement_report_without_a_template_id(title: Code) -> None:
-    ds = factory.titled_report(PydicomCode(title.value, title.designator, title.meaning), "t")
+    ds = titled_report(PydicomCode(title.value, title.designator, title.meaning), "t")
     assert "ContentTemplateSequence" not in ds
     result = map_report(ds)
     assert resources(result.bundle, "imaging-measurement")
@@ -33,7 +34,7 @@ def test_every_cid_7021_title_is_a_measurement_report_without_a_template_id(titl
 
 
 def test_tid1500_structure_without_template_or_cid_7021_title_converts_with_a_warning() -> None:
-    result = map_report(factory.other_title_report(declared=False))
+    result = map_report(other_title_report(declared=False))
     assert resources(result.bundle, "imaging-measurement-group")
     (warning,) = result.warnings
     assert warning.code is WarningCode.TITLE_OUTSIDE_CID_7021 and warning.item_path == "1"
@@ -45,7 +46,7 @@ def test_tid1500_structure_without_template_or_cid_7021_title_converts_with_a_wa
 
 
 def test_declared_tid1500_with_a_title_outside_cid_7021_converts_with_a_warning() -> None:
-    result = map_report(factory.other_title_report(declared=True))
+    result = map_report(other_title_report(declared=True))
     assert resources(result.bundle, "imaging-measurement")
     (warning,) = result.warnings
     assert warning.code is WarningCode.TITLE_OUTSIDE_CID_7021
@@ -54,7 +55,7 @@ def test_declared_tid1500_with_a_title_outside_cid_7021_converts_with_a_warning(
 
 def test_an_sr_without_template_title_or_structure_is_rejected_saying_what_was_missing() -> None:
     with pytest.raises(SrParseError) as raised:
-        map_report(factory.no_tid1500_structure_sr())
+        map_report(no_tid1500_structure_sr())
     assert str(raised.value) == (
         "an SR but not a TID 1500 Measurement Report: no template id TID 1500, document title "
         '(18748-4, LN, "Diagnostic imaging report") not in CID 7021, and no Imaging '
@@ -64,7 +65,7 @@ def test_an_sr_without_template_title_or_structure_is_rejected_saying_what_was_m
 
 
 def test_another_template_is_rejected_even_with_a_cid_7021_title() -> None:
-    ds = factory.planar_report()
+    ds = planar_report()
     ds.ContentTemplateSequence[0].TemplateIdentifier = "2000"
     with pytest.raises(SrParseError, match=r"not a TID 1500 Measurement Report: template '2000'"):
         map_report(ds)

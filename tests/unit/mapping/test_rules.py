@@ -1,17 +1,25 @@
-"""One test per row of docs/mapping.md, on reports built by tests/srfactory.py."""
+"""One test per row of docs/mapping.md, on reports built by tests/support/sr/."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
-import tests.srfactory as factory
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.mapping.ids import resource_id
+from tests.support.sr.catalogue import ALL_GOOD
+from tests.support.sr.documents import as_sop_class
+from tests.support.sr.reports import (
+    finding_site_without_modifiers_report,
+    large_report,
+    no_observation_uid_report,
+    qualifier_report,
+)
+from tests.support.sr.templates import drop_children
+from tests.support.sr.tree import iter_items
 from tests.unit.mapping.bundle_view import IG, by_ref, codes, one, resources
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -24,7 +32,7 @@ def _observation_at(bundle: dict[str, Any], ds: Dataset, path: str) -> dict[str,
 
 
 def _items(ds: Dataset) -> dict[str, Dataset]:
-    return dict(factory.iter_items(ds))
+    return dict(iter_items(ds))
 
 
 def _concept(item: Dataset) -> str | None:
@@ -37,29 +45,6 @@ def _algorithm_name(item: Dataset) -> str | None:
         if _concept(child) == "111001":
             return str(child.get("TextValue") or child.ConceptCodeSequence[0].CodeMeaning)
     return None
-
-
-ALL_GOOD: dict[str, Callable[[], Dataset]] = {
-    "planar": factory.planar_report,
-    "volumetric": factory.volumetric_report,
-    "qualitative-root": lambda: factory.qualitative_container_report("root"),
-    "qualitative-inside": lambda: factory.qualitative_container_report("inside"),
-    "derived-root": lambda: factory.derived_report("root"),
-    "derived-inside": lambda: factory.derived_report("inside"),
-    "no-observation-uid": factory.no_observation_uid_report,
-    "qualifier": factory.qualifier_report,
-    "srt-codes": factory.srt_codes_report,
-    "site-without-modifiers": factory.finding_site_without_modifiers_report,
-    "tracking-without-site": factory.tracking_without_finding_site_report,
-    "preliminary": factory.preliminary_report,
-    "partial": factory.partial_report,
-    "participant": factory.participant_report,
-    "no-template-id": factory.no_template_id_report,
-    "units": factory.units_report,
-    "scoord3d": factory.scoord3d_report,
-}
-# Fixtures that convert with warnings (what they leave out is part of what they test).
-WITH_WARNINGS = frozenset({"units"})
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +101,10 @@ def test_group_code_is_finding_category_with_category_125007(converted: Any) -> 
 
 
 def test_group_without_finding_category_has_code_125007_and_no_category() -> None:
-    ds = copy.deepcopy(factory.finding_site_without_modifiers_report())
+    ds = copy.deepcopy(finding_site_without_modifiers_report())
     for item in _items(ds).values():
         if item.get("ValueType") == "CONTAINER" and _concept(item) == "125007":
-            factory._drop_children(item, {"276214006"})
+            drop_children(item, {"276214006"})
     bundle = convert_dataset(ds)
     group = one(resources(bundle, "imaging-measurement-group"))
     assert codes(group["code"]) == [(DCM, "125007")]
@@ -146,7 +131,7 @@ def test_finding_site_with_laterality_becomes_body_structure(converted: Any) -> 
 
 
 def test_finding_site_without_modifiers_or_tracking_is_body_site() -> None:
-    bundle = convert_dataset(factory.finding_site_without_modifiers_report())
+    bundle = convert_dataset(finding_site_without_modifiers_report())
     group = one(resources(bundle, "imaging-measurement-group"))
     if resources(bundle, "dicom-sr-finding-site"):  # the group has tracking identifiers
         assert "bodyStructure" in group
@@ -305,7 +290,7 @@ def test_missing_observation_uids_leave_ids_stable(converted: Any) -> None:
         "identifier" not in r for r in resources(bundle) if r["resourceType"] == "Observation"
     )
     assert not resources(bundle, "source-sr-content-item")
-    again = convert_dataset(factory.no_observation_uid_report())
+    again = convert_dataset(no_observation_uid_report())
     assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in bundle["entry"]]
 
 
@@ -340,13 +325,13 @@ def test_participants_become_performer_and_participant_device(converted: Any) ->
 
 
 def test_large_report_maps_fifty_groups() -> None:
-    bundle = convert_dataset(factory.large_report(50))
+    bundle = convert_dataset(large_report(50))
     assert len(resources(bundle, "imaging-measurement-group")) == 50
 
 
 @pytest.mark.parametrize("kind", ["enhanced", "comprehensive", "comprehensive3d", "extensible"])
 def test_every_tid1500_sop_class_is_accepted(kind: str) -> None:
-    ds = factory.as_sop_class(factory.qualifier_report(), kind)
+    ds = as_sop_class(qualifier_report(), kind)
     bundle = convert_dataset(ds)
     assert resources(bundle, "imaging-measurement")
 
@@ -402,7 +387,7 @@ def test_patient_identifier_system_from_the_issuer(
 ) -> None:
     from sr2fhir.mapping.options import MappingOptions
 
-    ds = copy.deepcopy(factory.qualifier_report())
+    ds = copy.deepcopy(qualifier_report())
     ds.IssuerOfPatientIDQualifiersSequence[0].UniversalEntityID = universal_id
     ds.IssuerOfPatientIDQualifiersSequence[0].UniversalEntityIDType = kind
     bundle = convert_dataset(ds, MappingOptions(issuer_systems=configured))
@@ -414,7 +399,7 @@ def test_patient_identifier_system_from_the_issuer(
 def test_provenance_is_optional_and_targets_every_resource() -> None:
     from sr2fhir.mapping.options import MappingOptions
 
-    ds = factory.qualifier_report()
+    ds = qualifier_report()
     assert all(r["resourceType"] != "Provenance" for r in resources(convert_dataset(ds)))
     bundle = convert_dataset(ds, MappingOptions(provenance=True))
     provenance = bundle["entry"][-1]["resource"]

@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
-import tests.srfactory as factory
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping import convert_dataset
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.selections import XVER_IMAGE_REGION_3D
+from tests.support.sr.references import frame_of_reference_uid
+from tests.support.sr.tree import iter_items
+from tests.support.sr.volumetric import scoord3d_report, volumetric_report
 from tests.unit.mapping.bundle_view import by_ref, one, resources
 
 GRAPHIC_TYPES = ["POINT", "MULTIPOINT", "POLYLINE", "POLYGON", "ELLIPSE", "ELLIPSOID"]
@@ -19,7 +21,7 @@ GRAPHIC_TYPES = ["POINT", "MULTIPOINT", "POLYLINE", "POLYGON", "ELLIPSE", "ELLIP
 
 @pytest.fixture(scope="module")
 def report() -> tuple[Dataset, dict[str, Any]]:
-    ds = factory.scoord3d_report()
+    ds = scoord3d_report()
     return ds, convert_dataset(ds)
 
 
@@ -36,13 +38,13 @@ def test_each_graphic_type_maps_to_image_region_3d_with_its_coordinates(
 ) -> None:
     ds, bundle = report
     path = f"1.6.{n}.7"
-    item = dict(factory.iter_items(ds))[path]
+    item = dict(iter_items(ds))[path]
     selection_id = resource_id(str(ds.SOPInstanceUID), "ImagingSelection", path)
     selection = one([r for r in resources(bundle) if r["id"] == selection_id])
     assert selection["meta"]["profile"] == [
         "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/image-region-3d"
     ]
-    assert selection["frameOfReferenceUid"] == factory.frame_of_reference_uid()
+    assert selection["frameOfReferenceUid"] == frame_of_reference_uid()
     kind, coordinates = _region(selection["extension"])
     assert kind == GRAPHIC_TYPES[n - 1].lower() == item.GraphicType.lower()
     assert coordinates == [float(v) for v in item.GraphicData]
@@ -53,15 +55,15 @@ def test_each_graphic_type_maps_to_image_region_3d_with_its_coordinates(
 
 
 def test_the_extension_sits_where_fhir_json_puts_extensions() -> None:
-    bundle = convert_dataset(factory.volumetric_report())
+    bundle = convert_dataset(volumetric_report())
     for selection in resources(bundle, "image-region-3d") + resources(bundle, "volume-surface"):
         assert list(selection)[:4] == ["resourceType", "id", "meta", "extension"]
 
 
 @pytest.mark.parametrize("values", [[], [1.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
 def test_graphic_data_that_is_not_xyz_triplets_is_rejected(values: list[float]) -> None:
-    ds = factory.scoord3d_report()
-    item = dict(factory.iter_items(ds))["1.6.1.7"]
+    ds = scoord3d_report()
+    item = dict(iter_items(ds))["1.6.1.7"]
     item.GraphicData = values
     with pytest.raises(SrParseError, match=r"not \(x, y, z\) triplets") as raised:
         convert_dataset(ds)

@@ -11,8 +11,8 @@ import pytest
 from pydicom.sr.codedict import codes
 
 from sr2fhir.mapping.ucum import UcumError, is_valid_ucum, ucum_display
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 VALIDATOR_LIB = REPO / "tools" / "validator" / "lib"
 R5_CORE = Path.home() / ".fhir" / "packages" / "hl7.fhir.r5.core#5.0.0" / "package"
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-import tests.srfactory as factory
 from sr2fhir.mapping.codes import Code
 from sr2fhir.mapping.convert import map_report
 from sr2fhir.mapping.units import quantity_unit
 from sr2fhir.mapping.warnings import WarningCode
+from tests.support.sr.reports import units_report
 from tests.unit.mapping.bundle_view import resources
 
 UCUM = "http://unitsofmeasure.org"
@@ -18,7 +18,7 @@ UCUM = "http://unitsofmeasure.org"
 
 @pytest.fixture(scope="module")
 def quantities() -> tuple[dict[str, dict[str, Any]], Any]:
-    result = map_report(factory.units_report())
+    result = map_report(units_report())
     by_code = {
         r["code"]["coding"][0]["code"]: r["valueQuantity"]
         for r in resources(result.bundle, "imaging-measurement")

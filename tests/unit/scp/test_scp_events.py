@@ -16,8 +16,9 @@ from sr2fhir.events import Event, EventBus, GatewayEvent
 from sr2fhir.scp import StorageScp, status
 from sr2fhir.scp.handlers import Receive
 from sr2fhir.spool import InstanceInfo, Spool
-from tests.integration.peers import wait_until
-from tests.unit.scp.test_scp_store import LOOPBACK, report, send
+from tests.support.processes import LOOPBACK, wait_until
+from tests.support.scu import store_datasets
+from tests.support.sr.benchmark import benchmark_report
 
 
 class Heard:
@@ -54,9 +55,9 @@ def serving(receive: Receive, heard: Heard) -> Iterator[StorageScp]:
 
 
 def test_associations_and_stored_instances_are_told(spool: Spool, heard: Heard) -> None:
-    ds = report(0)
+    ds = benchmark_report(0)
     with serving(spool.receive, heard) as scp:
-        assert send(scp.port, ds) == [status.SUCCESS]
+        assert store_datasets(scp.port, ds) == [status.SUCCESS]
         stranger = AE(ae_title="STRANGER")
         stranger.add_requested_context(ds.SOPClassUID)
         assert not stranger.associate(LOOPBACK, scp.port, ae_title="SR2FHIR").is_established
@@ -81,9 +82,9 @@ def test_an_instance_the_spool_cannot_store_is_told_as_refused(heard: Heard) -> 
     def full(data: bytes, info: InstanceInfo) -> int:
         raise SpoolError("disk full")
 
-    ds = report(1)
+    ds = benchmark_report(1)
     with serving(full, heard) as scp:
-        assert send(scp.port, ds) == [status.OUT_OF_RESOURCES]
+        assert store_datasets(scp.port, ds) == [status.OUT_OF_RESOURCES]
     refused = heard.first(GatewayEvent.INSTANCE_REFUSED).fields
     assert (refused["sop_instance_uid"], refused["calling_ae"]) == (str(ds.SOPInstanceUID), "PYSCU")
     assert GatewayEvent.INSTANCE_STORED not in heard.kinds()

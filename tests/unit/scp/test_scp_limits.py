@@ -16,10 +16,9 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from sr2fhir.config import DicomConfig
 from sr2fhir.scp import StorageScp
 from sr2fhir.spool import Spool
-from tests import rawpeer, srfactory
-from tests.integration.peers import wait_until
-
-LOOPBACK = "127.0.0.1"
+from tests.support import rawpeer
+from tests.support.processes import LOOPBACK, wait_until
+from tests.support.sr.benchmark import benchmark_report
 
 
 @pytest.fixture
@@ -237,7 +236,7 @@ def test_p_data_up_to_max_pdu_size_is_stored(
     """pynetdicom fills each P-DATA-TF up to the maximum we advertise, never beyond."""
     scp = start(max_pdu_size=4096)
     ae = AE(ae_title="PYSCU")
-    report = srfactory.benchmark_report(0)
+    report = benchmark_report(0)
     ae.add_requested_context(report.SOPClassUID)
     assoc = ae.associate(LOOPBACK, scp.port, ae_title="SR2FHIR")
     try:

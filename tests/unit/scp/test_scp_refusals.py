@@ -21,8 +21,10 @@ from sr2fhir.scp.identity import MAX_ELEMENTS, UnreadableIdentity, read_identity
 from sr2fhir.scp.part10 import part10_header
 from sr2fhir.spool import InstanceInfo, Spool, open_spool
 from sr2fhir.uids import is_valid_uid
-from tests import srfactory
-from tests.adversarial.reports import send_part10, with_affected_uid
+from tests.support.scu import send_part10
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.hostile import with_affected_uid
+from tests.support.sr.part10 import from_bytes, to_bytes
 
 COMPREHENSIVE_3D = "1.2.840.10008.5.1.4.1.1.88.34"
 
@@ -61,8 +63,8 @@ def send(scp: StorageScp, tmp_path: Path, data: bytes) -> tuple[int, str]:
 def test_a_data_set_of_another_instance_is_refused_c010(
     scp: StorageScp, spool: Spool, tmp_path: Path
 ) -> None:
-    other = str(srfactory.benchmark_report(2).SOPInstanceUID)
-    data = with_affected_uid(srfactory.benchmark_report_bytes(1), other)
+    other = str(benchmark_report(2).SOPInstanceUID)
+    data = with_affected_uid(benchmark_report_bytes(1), other)
     assert send(scp, tmp_path, data) == (
         status.INSTANCE_MISMATCH,
         "SOP Instance UID (0008,0018) is not the Affected one",
@@ -75,7 +77,7 @@ def test_a_data_set_of_another_instance_is_refused_c010(
 def test_an_affected_uid_that_is_no_uid_is_refused_c000(
     scp: StorageScp, spool: Spool, tmp_path: Path, affected: str
 ) -> None:
-    data = with_affected_uid(srfactory.benchmark_report_bytes(1), affected)
+    data = with_affected_uid(benchmark_report_bytes(1), affected)
     code, comment = send(scp, tmp_path, data)
     if affected == "1.2.3 ":  # pynetdicom strips the padding: then it is another instance
         assert code == status.INSTANCE_MISMATCH
@@ -90,8 +92,8 @@ def test_an_affected_uid_that_is_no_uid_is_refused_c000(
 def test_a_data_set_of_another_sop_class_is_refused_a900(
     scp: StorageScp, spool: Spool, tmp_path: Path
 ) -> None:
-    data = srfactory.benchmark_report_bytes(1)
-    ds = srfactory.from_bytes(data)
+    data = benchmark_report_bytes(1)
+    ds = from_bytes(data)
     header = part10_header(
         COMPREHENSIVE_3D, str(ds.SOPInstanceUID), ExplicitVRLittleEndian, "ATTACKER"
     )
@@ -105,10 +107,10 @@ def test_a_data_set_of_another_sop_class_is_refused_a900(
 def test_a_data_set_without_sop_instance_uid_is_refused_c011(
     scp: StorageScp, spool: Spool, tmp_path: Path
 ) -> None:
-    ds = srfactory.benchmark_report(1)
+    ds = benchmark_report(1)
     uid = str(ds.SOPInstanceUID)
     del ds.SOPInstanceUID
-    data = with_affected_uid(srfactory.to_bytes(ds), uid)
+    data = with_affected_uid(to_bytes(ds), uid)
     assert send(scp, tmp_path, data) == (
         status.NO_INSTANCE_UID,
         "data set has no SOP Instance UID (0008,0018)",
@@ -119,7 +121,7 @@ def test_a_data_set_without_sop_instance_uid_is_refused_c011(
 def test_a_data_set_over_the_limit_is_refused_c012_and_one_at_it_is_stored(
     spool: Spool, tmp_path: Path
 ) -> None:
-    data = srfactory.benchmark_report_bytes(1)
+    data = benchmark_report_bytes(1)
     size = dataset_size(data)
     with serving(refusing_larger_than(size - 1, spool.receive)) as scp:
         assert send(scp, tmp_path, data) == (
@@ -138,8 +140,8 @@ def test_a_data_set_over_the_limit_is_refused_c012_and_one_at_it_is_stored(
 def test_the_identity_is_read_from_every_transfer_syntax() -> None:
     """The accepted syntaxes themselves go over the wire in test_scp_store.py; deflated data
     is read from a bounded inflated prefix."""
-    data = srfactory.benchmark_report_bytes(1)
-    ds = srfactory.from_bytes(data)
+    data = benchmark_report_bytes(1)
+    ds = from_bytes(data)
     found = read_identity(data[len(data) - dataset_size(data) :], ExplicitVRLittleEndian)
     assert (found.sop_class_uid, found.sop_instance_uid) == (ds.SOPClassUID, ds.SOPInstanceUID)
     with pytest.raises(UnreadableIdentity, match="not deflated data"):

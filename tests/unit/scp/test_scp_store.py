@@ -25,9 +25,9 @@ from sr2fhir.config import AllowedCaller, DicomConfig
 from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp, build_ae
 from sr2fhir.scp.handlers import CallerPolicy
 from sr2fhir.spool import JobStatus, Spool
-from tests import srfactory
-
-LOOPBACK = "127.0.0.1"
+from tests.support.processes import LOOPBACK
+from tests.support.scu import store_datasets
+from tests.support.sr.benchmark import benchmark_report
 
 
 def start_scp(spool: Spool, **settings: object) -> StorageScp:
@@ -44,10 +44,6 @@ def scp(spool: Spool) -> Iterator[StorageScp]:
     running.stop(grace=1)
 
 
-def report(index: int = 0) -> Dataset:
-    return srfactory.benchmark_report(index)
-
-
 def in_syntax(ds: Dataset, syntax: str) -> Dataset:
     """The dataset re-encoded in `syntax`, as a sender would hold it."""
     ds.file_meta.TransferSyntaxUID = syntax
@@ -56,25 +52,9 @@ def in_syntax(ds: Dataset, syntax: str) -> Dataset:
     return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
 
 
-def send(
-    port: int, *datasets: Dataset, calling: str = "PYSCU", syntax: str | None = None
-) -> list[int]:
-    """C-STORE each dataset over one association; the status of each (or -1: not sent)."""
-    ae = AE(ae_title=calling)
-    syntaxes = [syntax] if syntax else [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
-    for sop_class in {ds.SOPClassUID for ds in datasets}:
-        ae.add_requested_context(sop_class, syntaxes)
-    assoc = ae.associate(LOOPBACK, port, ae_title="SR2FHIR")
-    assert assoc.is_established, "association was not established"
-    try:
-        return [int(assoc.send_c_store(ds).get("Status", -1)) for ds in datasets]
-    finally:
-        assoc.release()
-
-
 def test_store_spools_the_instance_then_answers_success(scp: StorageScp, spool: Spool) -> None:
-    ds = report(1)
-    assert send(scp.port, ds) == [0x0000]
+    ds = benchmark_report(1)
+    assert store_datasets(scp.port, ds) == [0x0000]
     [job] = spool.jobs.list_jobs()
     assert job.status is JobStatus.READY
     assert job.sop_instance_uid == ds.SOPInstanceUID
@@ -98,8 +78,8 @@ def test_store_spools_the_instance_then_answers_success(scp: StorageScp, spool: 
 def test_every_negotiable_transfer_syntax_is_stored_as_received(
     scp: StorageScp, spool: Spool, syntax: str
 ) -> None:
-    ds = in_syntax(report(2), syntax)
-    assert send(scp.port, ds, syntax=syntax) == [0x0000]
+    ds = in_syntax(benchmark_report(2), syntax)
+    assert store_datasets(scp.port, ds, syntax=syntax) == [0x0000]
     [job] = spool.jobs.list_jobs()
     stored = pydicom.dcmread(io.BytesIO(spool.read(job)))
     assert stored.file_meta.TransferSyntaxUID == syntax
@@ -108,9 +88,9 @@ def test_every_negotiable_transfer_syntax_is_stored_as_received(
 
 @pytest.mark.parametrize("sop_class", SR_STORAGE_CLASSES)
 def test_every_sr_storage_class_is_accepted(scp: StorageScp, spool: Spool, sop_class: str) -> None:
-    ds = report(3)
+    ds = benchmark_report(3)
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
-    assert send(scp.port, ds) == [0x0000]
+    assert store_datasets(scp.port, ds) == [0x0000]
     assert spool.jobs.list_jobs()[0].instance.sop_class_uid == sop_class
 
 
@@ -144,21 +124,21 @@ def test_store_returns_a700_when_the_spool_cannot_write_and_a_resend_succeeds(
     files = tmp_path / "data" / "files"
     files.rename(tmp_path / "files.away")
     files.write_bytes(b"")  # a file where the spool folder should be: every write fails
-    ds = report(4)
-    assert send(scp.port, ds) == [0xA700]
+    ds = benchmark_report(4)
+    assert store_datasets(scp.port, ds) == [0xA700]
     assert spool.jobs.list_jobs() == []
 
     files.unlink()
     (tmp_path / "files.away").rename(files)
-    assert send(scp.port, ds) == [0x0000]
+    assert store_datasets(scp.port, ds) == [0x0000]
     assert [j.sop_instance_uid for j in spool.jobs.list_jobs()] == [ds.SOPInstanceUID]
 
 
 def test_a_resent_instance_replaces_the_queued_version(scp: StorageScp, spool: Spool) -> None:
-    first, second = report(5), report(5)
+    first, second = benchmark_report(5), benchmark_report(5)
     second.ContentSequence[0].TextValue = "corrected"  # not PHI, just a different version
-    assert send(scp.port, first) == [0x0000]
-    assert send(scp.port, second, calling="OTHERSCU") == [0x0000]
+    assert store_datasets(scp.port, first) == [0x0000]
+    assert store_datasets(scp.port, second, calling="OTHERSCU") == [0x0000]
     [job] = spool.jobs.list_jobs()
     assert job.instance.calling_ae == "OTHERSCU"
     assert b"corrected" in spool.read(job)

@@ -1,6 +1,6 @@
 """DICOM TLS on the Storage SCP, in-process on port 0, driven by a pynetdicom TLS SCU.
 
-Certificates come from tests.integration.peers.make_pki (openssl, made per run, never committed).
+Certificates come from tests/support/pki.py (made in-process per run, never committed).
 """
 
 from __future__ import annotations
@@ -24,15 +24,10 @@ from sr2fhir.config import AllowedCaller, DicomConfig
 from sr2fhir.scp import SR_STORAGE_CLASSES, StorageScp
 from sr2fhir.scp.tls import TlsHandshake, server_context
 from sr2fhir.spool import JobStatus, Spool
-from tests import srfactory
-from tests.integration.peers import (
-    Pki,
-    TlsIdentity,
-    free_port,
-    make_pki,
-    tls_client_context,
-    wait_until,
-)
+from tests.support.pki import Pki, TlsIdentity, make_pki
+from tests.support.processes import free_port, wait_until
+from tests.support.scu import tls_client_context
+from tests.support.sr.benchmark import benchmark_report
 
 LOOPBACK = "127.0.0.1"
 REFUSED = "refused"
@@ -89,7 +84,7 @@ def store(
     if not assoc.is_established:
         return REFUSED
     try:
-        return int(assoc.send_c_store(srfactory.benchmark_report(index)).get("Status", -1))
+        return int(assoc.send_c_store(benchmark_report(index)).get("Status", -1))
     finally:
         assoc.release()
 
@@ -129,7 +124,7 @@ def test_a_tls_sender_with_a_client_certificate_is_stored(
     assert job.status is JobStatus.READY
     assert job.instance.calling_ae == "TLSSCU"
     stored = pydicom.dcmread(io.BytesIO(spool.read(job)))
-    assert stored.SOPInstanceUID == srfactory.benchmark_report(1).SOPInstanceUID
+    assert stored.SOPInstanceUID == benchmark_report(1).SOPInstanceUID
     assert echo(scp.tls_port, pki, pki.client) == 0x0000
 
 
@@ -140,7 +135,7 @@ def test_the_plain_port_still_works_beside_tls_into_the_same_spool(
     assert scp.port != scp.tls_port
     assert store(scp.port, None, index=2) == 0x0000
     assert store(scp.tls_port, pki, pki.client, index=3) == 0x0000
-    expected = {srfactory.benchmark_report(i).SOPInstanceUID for i in (2, 3)}
+    expected = {benchmark_report(i).SOPInstanceUID for i in (2, 3)}
     assert set(spooled_uids(spool)) == expected
 
 
@@ -169,7 +164,7 @@ def test_optional_client_certificates_are_still_checked_when_sent(
     scp = start_scp(running, spool, pki, tls_require_client_cert=False)
     assert store(scp.tls_port, pki, None, index=6) == 0x0000
     assert store(scp.tls_port, pki, pki.foreign_client, index=7) == REFUSED
-    assert spooled_uids(spool) == [srfactory.benchmark_report(6).SOPInstanceUID]
+    assert spooled_uids(spool) == [benchmark_report(6).SOPInstanceUID]
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
@@ -239,7 +234,7 @@ def test_the_calling_ae_allow_list_applies_to_the_tls_listener(
     assert store(scp.tls_port, pki, pki.client, calling="INTRUDER") == REFUSED
     assert store(scp.port, None, calling="INTRUDER") == REFUSED
     assert store(scp.tls_port, pki, pki.client, calling="TLSSCU", index=10) == 0x0000
-    assert spooled_uids(spool) == [srfactory.benchmark_report(10).SOPInstanceUID]
+    assert spooled_uids(spool) == [benchmark_report(10).SOPInstanceUID]
 
 
 # ---------------------------------------------------------------- robustness, stop, start

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from tests.support.processes import LOOPBACK
+
 PDU_HEADER = struct.Struct(">BBL")
 A_ASSOCIATE_AC = 0x02
 P_DATA_TF = 0x04

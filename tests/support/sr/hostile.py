@@ -1,39 +1,35 @@
 """Hostile inputs, built in code: the attacks of the hardening issue, for the adversarial
 suite (a real `sr2fhir serve`) and for the unit tests that pin each defence.
 
-Every builder starts from a benchmark report (tests/srfactory.py), so the rest of the
-report is a valid TID 1500 Measurement Report and only the attack differs.
+Every builder starts from a benchmark report (tests/support/sr/benchmark.py), so the rest
+of the report is a valid TID 1500 Measurement Report and only the attack differs. Sending
+them as they are: tests/support/scu.py (send_part10).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from pydicom.dataset import Dataset
 
 from sr2fhir.mapping.read import dataset_size
 from sr2fhir.scp.part10 import part10_header
-from tests import srfactory
-from tests.integration.peers import sr_sender_ae
-
-IMAGING_MEASUREMENTS = "126010"
+from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
+from tests.support.sr.part10 import from_bytes
+from tests.support.sr.tree import imaging_measurements, iter_items
 
 # ---------------------------------------------------------------- NUM values
 
 
 def first_num(ds: Dataset) -> Dataset:
     """The first NUM content item, depth first."""
-    return next(item for _, item in srfactory.iter_items(ds) if item.get("ValueType") == "NUM")
+    return next(item for _, item in iter_items(ds) if item.get("ValueType") == "NUM")
 
 
 def num_value_report(index: int, value: float) -> Dataset:
     """Benchmark report `index` whose first NUM carries `value` as its Floating Point Value
     (FD, which the mapping prefers): +inf, -inf and NaN are what senders have encoded."""
-    ds = srfactory.benchmark_report(index)
+    ds = benchmark_report(index)
     first_num(ds).MeasuredValueSequence[0].FloatingPointValue = value
     return ds
 
@@ -44,12 +40,8 @@ def num_value_report(index: int, value: float) -> Dataset:
 def large_report(index: int, groups: int) -> Dataset:
     """Benchmark report `index` with `groups` measurement groups (copies of its two):
     ~4,250 bytes and ~20 content items per group; mapping costs ~5 ms per group here."""
-    ds = srfactory.benchmark_report(index)
-    measurements = next(
-        item
-        for item in ds.ContentSequence
-        if item.ConceptNameCodeSequence[0].CodeValue == IMAGING_MEASUREMENTS
-    )
+    ds = benchmark_report(index)
+    measurements = imaging_measurements(ds)
     originals = list(measurements.ContentSequence)
     measurements.ContentSequence = [originals[n % len(originals)] for n in range(groups)]
     return ds
@@ -103,7 +95,7 @@ def deep_report_bytes(index: int, depth: int, undefined_root: bool = False) -> b
     Content Sequence: its deepest item is at level depth + 1 (the root is level 1).
     `undefined_root` re-encodes that sequence with an undefined length (pydicom then reads
     it while reading the file, not on first access)."""
-    data = srfactory.benchmark_report_bytes(index)
+    data = benchmark_report_bytes(index)
     header = data.index(b"\x40\x00\x30\xa7SQ\x00\x00")  # the root's: the first (0040,A730)
     (length,) = struct.unpack_from("<L", data, header + 8)
     end = header + 12 + length
@@ -123,33 +115,8 @@ def with_affected_uid(part10: bytes, affected_uid: str, calling: str = "ATTACKER
     with send_part10, the C-STORE's Affected SOP Instance UID is `affected_uid` while the
     data set keeps its own."""
     body = part10[len(part10) - dataset_size(part10) :]
-    ds = srfactory.from_bytes(part10)
+    ds = from_bytes(part10)
     header = part10_header(
         str(ds.SOPClassUID), affected_uid, str(ds.file_meta.TransferSyntaxUID), calling
     )
     return header + body
-
-
-@contextmanager
-def chunked_sending() -> Iterator[None]:
-    """pynetdicom sends a Part-10 file's data set bytes as they are, with the SOP Class and
-    Instance UID of its file meta as the Affected ones (nothing re-encoded or checked)."""
-    from pynetdicom import _config
-
-    before = _config.STORE_SEND_CHUNKED_DATASET
-    _config.STORE_SEND_CHUNKED_DATASET = True
-    try:
-        yield
-    finally:
-        _config.STORE_SEND_CHUNKED_DATASET = before
-
-
-def send_part10(port: int, path: Path, calling: str = "ATTACKER") -> Any:
-    """C-STORE one Part-10 file as it is; the response (Status, ErrorComment) or None."""
-    assoc = sr_sender_ae(calling).associate("127.0.0.1", port, ae_title="SR2FHIR")
-    assert assoc.is_established, "association was not established"
-    try:
-        with chunked_sending():
-            return assoc.send_c_store(path)
-    finally:
-        assoc.release()

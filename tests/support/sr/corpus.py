@@ -4,7 +4,8 @@ by an independent producer (dcmqi's tid1500writer, from the PyPI package dcmqi).
 tests/data/README.md lists every file with its source, licence and what it gives. Nothing is
 downloaded at test time: the files come from installed packages or are made here.
 
-CLI: ``python -m tests.corpus OUT`` writes the dcmqi reports (to refresh tests/data/corpus).
+CLI: ``python -m tests.support.sr.corpus OUT`` writes the dcmqi reports (to refresh
+tests/data/corpus).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.sr.codedict import codes
 
-from tests.srfactory import make_uid
+from tests.support.sr.identity import make_uid
 
 # SR files shipped by installed packages (pydicom's test files): none is TID 1500.
 PYDICOM_SRS = ("test-SR.dcm", "reportsi.dcm", "reportsi_with_empty_number_tags.dcm")
