@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,23 +100,28 @@ def test_status_of_a_missing_data_folder_fails(
     assert not (tmp_path / "nowhere").exists()
 
 
+@pytest.fixture
+def probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: Callable[[Gateway], Gateway]
+) -> Gateway:
+    """A running gateway whose HTTP port SR2FHIR_HTTP_PORT names, as the probes read it."""
+    gateway = started(Gateway(gateway_config(tmp_path)))
+    assert gateway.http is not None
+    monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(gateway.http.port))
+    return gateway
+
+
 def test_probe_exits_0_only_when_the_endpoint_answers_200(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    probed: Gateway, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gateway = Gateway(gateway_config(tmp_path))
-    gateway.start()
-    try:
-        assert gateway.http is not None
-        monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(gateway.http.port))
-        code, out, _ = status(capsys, "--probe", "healthz")
-        assert code == 0 and json.loads(out) == {"status": "alive"}
-        code, out, _ = status(capsys, "--probe", "readyz")
-        assert code == 0 and json.loads(out)["status"] == "ready"
-        gateway.ops.mark_stopping()
-        code, out, _ = status(capsys, "--probe", "readyz")
-        assert code == 1 and json.loads(out)["failed"] == ["gateway"]
-    finally:
-        gateway.stop()
+    code, out, _ = status(capsys, "--probe", "healthz")
+    assert code == 0 and json.loads(out) == {"status": "alive"}
+    code, out, _ = status(capsys, "--probe", "readyz")
+    assert code == 0 and json.loads(out)["status"] == "ready"
+    probed.ops.mark_stopping()
+    code, out, _ = status(capsys, "--probe", "readyz")
+    assert code == 1 and json.loads(out)["failed"] == ["gateway"]
+    probed.stop()
     code, _, err = status(capsys, "--probe", "healthz")
     assert code == 1 and "Connection refused" in err
     monkeypatch.setenv("SR2FHIR_HTTP_PORT", "0")
@@ -145,19 +151,13 @@ def test_the_light_probe_reads_the_http_settings_like_the_gateway(tmp_path: Path
 
 
 def test_the_light_probe_exits_0_only_on_200(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    probed: Gateway, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gateway = Gateway(gateway_config(tmp_path))
-    gateway.start()
-    try:
-        assert gateway.http is not None
-        monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(gateway.http.port))
-        assert probe.main(["healthz"]) == 0
-        assert json.loads(capsys.readouterr().out) == {"status": "alive"}
-        gateway.ops.mark_stopping()
-        assert probe.main(["readyz"]) == 1
-    finally:
-        gateway.stop()
+    assert probe.main(["healthz"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"status": "alive"}
+    probed.ops.mark_stopping()
+    assert probe.main(["readyz"]) == 1
+    probed.stop()
     assert probe.main(["healthz"]) == 1
     assert "Connection refused" in capsys.readouterr().err
     monkeypatch.setenv("SR2FHIR_HTTP_PORT", "0")
