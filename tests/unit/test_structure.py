@@ -1,5 +1,6 @@
 """The package's shape, checked from its source: no import cycle, one place that chooses a
-sink, and the Spool as the only door to durable state."""
+sink, and the Spool as the only door to durable state; and the tests': shared code comes from
+tests/support, never from another test module."""
 
 from __future__ import annotations
 
@@ -162,3 +163,31 @@ def test_nothing_outside_the_spool_imports_its_back_ends() -> None:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sr2fhir.spool.")
     ]
     assert inner == []
+
+
+def imported_test_modules(path: Path) -> Iterator[str]:
+    """What `path` imports from a test module or a conftest (`tests.….test_x`, `conftest`)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            last = name.rsplit(".", 1)[-1]
+            if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                yield name
+
+
+def test_shared_test_code_comes_from_support_never_from_a_test_module() -> None:
+    """Shared test code lives in tests/support (fixtures in conftest.py, which pytest loads):
+    a test module or conftest imported by another file is a helper in the wrong place."""
+    root = PACKAGE.parent
+    files = [*sorted((root / "tests").rglob("*.py")), *sorted((root / "benchmarks").rglob("*.py"))]
+    wrong = [
+        f"{path.relative_to(root)}: {name}"
+        for path in files
+        for name in imported_test_modules(path)
+    ]
+    assert wrong == []
