@@ -77,6 +77,11 @@ def put_entry(resource_type: str, rid: str, resource: Json) -> Json:
     }
 
 
+def transaction(*entries: Json) -> Json:
+    """A transaction Bundle of these entries."""
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
 def test_urn_uuid_put_transaction_resolves_references_and_resending_creates_no_duplicates(
     session: requests.Session,
 ) -> None:
@@ -90,27 +95,23 @@ def test_urn_uuid_put_transaction_resolves_references_and_resending_creates_no_d
         "subject": subject,
         "device": {"reference": f"urn:uuid:{ids['dev']}"},
     }
-    bundle: Json = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            put_entry(
-                "Observation",
-                ids["grp"],
-                {
-                    **measurement,
-                    "hasMember": [
-                        {"reference": f"urn:uuid:{ids['m1']}"},
-                        {"reference": f"urn:uuid:{ids['m2']}"},
-                    ],
-                },
-            ),
-            put_entry("Observation", ids["m1"], {**measurement, "valueString": "m1"}),
-            put_entry("Observation", ids["m2"], {**measurement, "valueString": "m2"}),
-            # The target comes after the entries that reference it, as it may in a Bundle.
-            put_entry("Device", ids["dev"], {"identifier": [{"system": RUN_SYSTEM, "value": tag}]}),
-        ],
-    }
+    bundle = transaction(
+        put_entry(
+            "Observation",
+            ids["grp"],
+            {
+                **measurement,
+                "hasMember": [
+                    {"reference": f"urn:uuid:{ids['m1']}"},
+                    {"reference": f"urn:uuid:{ids['m2']}"},
+                ],
+            },
+        ),
+        put_entry("Observation", ids["m1"], {**measurement, "valueString": "m1"}),
+        put_entry("Observation", ids["m2"], {**measurement, "valueString": "m2"}),
+        # The target comes after the entries that reference it, as it may in a Bundle.
+        put_entry("Device", ids["dev"], {"identifier": [{"system": RUN_SYSTEM, "value": tag}]}),
+    )
     observations = f"Observation?code={RUN_SYSTEM}|{tag}"
     assert count(session, base, observations) == 0
 
@@ -152,17 +153,11 @@ def test_identifier_only_subject_is_stored_without_the_patient(
     assert count(session, base, patients) == 0
 
     oid = str(uuid.uuid5(uuid.UUID(tag), "obs"))
-    bundle: Json = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            put_entry(
-                "Observation",
-                oid,
-                {"status": "final", "code": run_code(tag), "subject": subject},
-            )
-        ],
-    }
+    bundle = transaction(
+        put_entry(
+            "Observation", oid, {"status": "final", "code": run_code(tag), "subject": subject}
+        )
+    )
     (entry,) = post_transaction(session, base, bundle)
     assert entry["response"]["status"].startswith("201"), entry
 
