@@ -28,7 +28,9 @@ import yaml
 from sr2fhir.config.schema import (
     AUTH_KIND_KEY,
     AUTH_VARIANTS,
+    COMMAND_LINE,
     DEFAULTS,
+    ENV_SOURCE,
     SECTIONS,
     AllowedCaller,
     AuthKind,
@@ -67,7 +69,7 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, key = dotted.split(".", 1)
-            given.setdefault(section, {})[key] = (value, "command line")
+            given.setdefault(section, {})[key] = (value, COMMAND_LINE)
     config = _Builder(given, problems).build()
     if problems:
         raise ConfigError.of(problems)
@@ -113,7 +115,7 @@ def _env_layer(
     for name, text in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        src = f"environment variable {name}"
+        src = f"{ENV_SOURCE}{name}"
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is None:  # e.g. SR2FHIR_TEST_FHIR_URL: another tool's, not the gateway's

@@ -34,6 +34,8 @@ from sr2fhir.mapping.options import (
 CHECK = "check"  # metadata: a function value -> problem | None
 SECRET = "secret"  # metadata: the value is shown as *** (for a mapping: its values)
 DEFAULTS = "<defaults>"  # where a value not given anywhere comes from
+COMMAND_LINE = "command line"  # where a flag's value comes from
+ENV_SOURCE = "environment variable "  # + the variable's name: where its value comes from
 
 
 def setting(default: Any, *, check: Check | None = None, secret: bool = False) -> Any:
