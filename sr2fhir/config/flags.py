@@ -18,10 +18,18 @@ FLAG_KEYS = {  # argparse dest -> the key it sets
 }
 
 
-def add_config_flags(parser: argparse.ArgumentParser, *, serve: bool = False) -> None:
-    """--config and --data-dir for every command; the serve flags with `serve=True`."""
-    parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
-    parser.add_argument("--data-dir", metavar="DIR", help="spool, job database, outbox folder")
+def add_config_flags(
+    parser: argparse.ArgumentParser, *, serve: bool = False, inherited: bool = False
+) -> None:
+    """--config and --data-dir for every command; the serve flags with `serve=True`.
+
+    `inherited=True` for the sub-commands of a command that has them already (`queue list`):
+    the flags then work before and after the sub-command, and one given before is kept."""
+    default = argparse.SUPPRESS if inherited else None
+    parser.add_argument("--config", metavar="FILE", default=default, help="YAML configuration file")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", default=default, help="spool, job database, outbox folder"
+    )
     if serve:
         parser.add_argument("--port", type=int, help="DICOM port to listen on (0 = any free)")
         parser.add_argument("--ae-title", help="our AE title")
