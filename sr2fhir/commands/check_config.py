@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from sr2fhir.config import add_config_flags, config_from_args, dump_config
-from sr2fhir.config.preflight import preflight
+from sr2fhir.config import add_config_flags, dump_config
+from sr2fhir.config.flags import config_and_problems_from_args
+from sr2fhir.config.preflight import preflight_problems
+from sr2fhir.errors import ConfigError
 from sr2fhir.exits import ExitStatus
 
 
@@ -20,7 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    preflight(config)
+    """Every problem at once: those of the values, then those of what the right values name
+    (a wrong value is left at its default for the second step, and not reported twice)."""
+    config, problems = config_and_problems_from_args(args)
+    wrong = {problem.key for problem in problems}
+    found = preflight_problems(config, ops_endpoint=True)
+    problems += [problem for problem in found if problem.key not in wrong]
+    if problems:
+        raise ConfigError.of(problems)
     print(dump_config(config), end="")
     return ExitStatus.OK

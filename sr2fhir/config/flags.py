@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from sr2fhir.config.loading import load_config
+from sr2fhir.config.loading import load_config, load_with_problems
 from sr2fhir.config.schema import Config, LogFormat, LogLevel
+from sr2fhir.errors import ConfigProblem
 
 FLAG_KEYS = {  # argparse dest -> the key it sets
     "data_dir": "spool.data_dir",
@@ -45,5 +46,13 @@ def add_config_flags(
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults < --config FILE < SR2FHIR_* environment < flags."""
-    overrides = {key: getattr(args, flag, None) for flag, key in FLAG_KEYS.items()}
-    return load_config(args.config, overrides=overrides)
+    return load_config(args.config, overrides=_overrides(args))
+
+
+def config_and_problems_from_args(args: argparse.Namespace) -> tuple[Config, list[ConfigProblem]]:
+    """As config_from_args, the problems beside the config (see load_with_problems)."""
+    return load_with_problems(args.config, overrides=_overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {key: getattr(args, flag, None) for flag, key in FLAG_KEYS.items()}
