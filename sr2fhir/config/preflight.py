@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from sr2fhir.config.schema import Bearer, Config, SmartBackend
 from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_key
@@ -145,12 +146,20 @@ def _bind_problem(
                 return _problem(config, host_key, f"{host} is not an address of this machine")
             if exc.errno == errno.EADDRINUSE:
                 why = f"port {port} on {host} is in use (another program, or a running gateway)"
-            elif exc.errno == errno.EACCES:
+                src = config.origin(port_key)
+                return PortInUse(port_key, src, f"{src}: {port_key}: {why}")
+            if exc.errno == errno.EACCES:
                 why = f"port {port} needs root or CAP_NET_BIND_SERVICE (ports below 1024)"
             else:
                 why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
             return _problem(config, port_key, why)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PortInUse(ConfigProblem):
+    """A port something listens on already: `serve` cannot start, but `check-config` of the
+    configuration of a running gateway says so without failing."""
 
 
 def _problem(config: Config, key: str, why: str) -> ConfigProblem:

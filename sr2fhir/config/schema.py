@@ -117,6 +117,7 @@ class DicomConfig:
     tls_ca: str | None = None
     tls_require_client_cert: bool | None = None
     allowed_callers: tuple[AllowedCaller, ...] = setting((), check=checks.callers)
+    require_called_ae: bool = False
     max_associations: int = setting(32, check=checks.positive)
     max_pending_connections: int = setting(32, check=checks.positive)
     request_timeout: float = setting(5.0, check=checks.positive)

@@ -76,33 +76,38 @@ def test_a_yaml_syntax_error_names_line_and_column(
     assert "(while parsing a flow sequence from line 3)" in err
 
 
-def test_a_dicom_port_in_use_is_named_with_its_source(
+def test_a_port_in_use_fails_serve_and_is_a_warning_of_check_config(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     listening: int,
 ) -> None:
+    """check-config is run beside the running gateway too, whose port it is."""
     monkeypatch.setenv("SR2FHIR_DICOM_PORT", str(listening))
     monkeypatch.setenv("SR2FHIR_HTTP_PORT", "0")
-    code, _, err = run(capsys, "check-config", "--data-dir", str(tmp_path / "data"))
-    assert code == 2
-    assert (
+    said = (
         f"environment variable SR2FHIR_DICOM_PORT: dicom.port: port {listening} on 0.0.0.0 "
-        "is in use" in err
+        "is in use"
     )
+    code, out, err = run(capsys, "check-config", "--data-dir", str(tmp_path / "data"))
+    assert code == 0 and "ae_title: SR2FHIR" in out
+    assert err == f"sr2fhir check-config: warning: {said} (another program, or a running gateway)\n"
+    code, _, err = run(capsys, "serve", "--data-dir", str(tmp_path / "data"))
+    assert code == 2 and said in err
+    assert not (tmp_path / "data").exists()
 
 
-def test_the_http_port_is_checked_by_check_config(
+def test_the_http_endpoint_is_checked_by_check_config(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    listening: int,
 ) -> None:
+    """serve starts without its operations endpoint (an ERROR line): a warning here."""
     monkeypatch.setenv("SR2FHIR_DICOM_PORT", "0")
-    monkeypatch.setenv("SR2FHIR_HTTP_HOST", "0.0.0.0")
-    monkeypatch.setenv("SR2FHIR_HTTP_PORT", str(listening))
+    monkeypatch.setenv("SR2FHIR_HTTP_HOST", "192.0.2.1")
     code, _, err = run(capsys, "check-config", "--data-dir", str(tmp_path / "data"))
-    assert code == 2 and "http.port: port" in err
+    assert code == 0
+    assert "warning: environment variable SR2FHIR_HTTP_HOST: http.host: 192.0.2.1 is not" in err
 
 
 def test_an_address_of_another_machine_is_named(
