@@ -159,9 +159,10 @@ class WorkersConfig:
     count: int = setting(2, check=checks.positive)
     mode: WorkerMode = WorkerMode.PROCESS
     poll_interval: float = setting(0.05, check=checks.positive)
-    max_attempts: int = setting(8, check=checks.positive)
+    retry_for: float = setting(43200.0, check=checks.positive)  # seconds: rides out 12 h
+    max_attempts: int | None = setting(None, check=checks.positive_or_null)  # None: retry_for
     backoff_initial: float = setting(2.0, check=checks.positive)
-    backoff_max: float = setting(300.0, check=checks.positive)
+    backoff_max: float = setting(600.0, check=checks.positive)
     lease: float = setting(300.0, check=checks.positive)
     nice: int = setting(10, check=checks.nice)
     large_job_bytes: int = setting(1024 * 1024, check=checks.positive)
