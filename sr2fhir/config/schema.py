@@ -278,6 +278,8 @@ MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes"})
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
+    """How the gateway and its workers log: the level, and text or one JSON object a line."""
+
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.TEXT
 
