@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from sr2fhir.errors import DeliveryError, PermanentDeliveryError, TransientDeliv
 from sr2fhir.spool import InstanceInfo
 
 log = logging.getLogger(__name__)
+
+MAX_DOUBLINGS = 64  # 2.0 ** attempt would overflow after ~1000 attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,8 @@ class RetryPolicy:
 
     def ceiling(self, attempt: int) -> float:
         """The longest wait after failed attempt number `attempt` (1-based)."""
-        return min(self.cap, self.initial * 2.0 ** max(attempt - 1, 0))
+        doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)  # past the cap long before
+        return min(self.cap, self.initial * 2.0**doublings)
 
     def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
         ceiling = self.ceiling(attempt)
@@ -68,11 +72,14 @@ class RetryPolicy:
 
 
 def attempts_within(policy: RetryPolicy, window: float) -> int:
-    """The attempts whose shortest waits in between add up to at least `window` seconds."""
+    """The attempts whose shortest waits in between add up to at least `window` seconds:
+    the growing waits one by one, then as many capped ones as the rest needs."""
     attempts, waited = 1, 0.0
-    while waited < window:
+    while waited < window and policy.ceiling(attempts) < policy.cap:
         waited += policy.ceiling(attempts) / 2
         attempts += 1
+    if waited < window:
+        attempts += math.ceil((window - waited) / (policy.cap / 2))
     return attempts
 
 

@@ -125,3 +125,11 @@ def test_max_attempts_still_bounds_the_attempts_when_set() -> None:
     assert RetryPolicy.from_config(config.workers).attempts == 5
     short = load_config(env={"SR2FHIR_WORKERS_RETRY_FOR": "60"})
     assert RetryPolicy.from_config(short.workers).attempts < 10
+
+
+def test_short_waits_and_a_long_window_give_many_attempts_without_overflow() -> None:
+    """backoff_max 1 s over 12 h: 86,000 attempts; the waits stay capped (2.0 ** 86000
+    would overflow) and counting them is quick."""
+    policy = RetryPolicy(None, initial=0.2, cap=1.0, window=12 * HOUR)
+    assert policy.attempts > 86_000
+    assert policy.delay(policy.attempts, None, lambda: 1.0) == 1.0
