@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sr2fhir.events import Event, EventValue, GatewayEvent
+from sr2fhir.log import utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,9 @@ class AuditLog:
 
     def record(self, event: str, **fields: EventValue) -> None:
         now = self.clock()
-        stamp = (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        line = json.dumps(
+            {"time": utc_timestamp(now), "event": event, **fields}, separators=(",", ":")
         )
-        line = json.dumps({"time": stamp, "event": event, **fields}, separators=(",", ":"))
         fd = os.open(self.path_for(now), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, (line + "\n").encode("utf-8"))

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from sr2fhir import __version__
-from sr2fhir.commands import check_config, convert, queue, serve, status
+from sr2fhir.commands import check_config, convert, queue, send_sample, serve, status
 from sr2fhir.errors import ConfigError
 from sr2fhir.exits import ExitStatus
 
-COMMANDS = (convert, serve, queue, status, check_config)  # each registers its sub-command(s)
+COMMANDS = (
+    convert,
+    serve,
+    queue,
+    status,
+    check_config,
+    send_sample,
+)  # each registers its sub-command(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,4 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        return _reader_gone()
     return status
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (`sr2fhir queue list | head -2`): stop quietly. What
+    is still buffered goes nowhere, so that the interpreter's last flush cannot fail again
+    (the recipe of Python's signal module documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return ExitStatus.BROKEN_PIPE

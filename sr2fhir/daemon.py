@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sr2fhir import __version__
 from sr2fhir.audit import AuditLog, AuditTrail
-from sr2fhir.config import Config, WorkerMode, dump_config
+from sr2fhir.config import Config, WorkerMode, config_summary, dump_config
 from sr2fhir.delivery import build_sink
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import SpoolError
@@ -246,7 +247,8 @@ class Gateway:
         self.http: OpsServer | None = None
 
     def start(self) -> None:
-        log.info("effective configuration:\n%s", dump_config(self.config).rstrip())
+        log.info("starting sr2fhir %s: %s", __version__, config_summary(self.config))
+        log.debug("effective configuration:\n%s", dump_config(self.config).rstrip())
         if self.config.delivery.validate:  # fails here, not in every worker, without the package
             log.info(
                 "every Bundle is checked before delivery with %s", StructuralValidator().description
@@ -348,6 +350,8 @@ class Gateway:
     def stop(self) -> None:
         """Stop listening, let in-flight work end (bounded), close the spool. Idempotent."""
         deadline = time.monotonic() + ASSOCIATION_GRACE + WORKER_GRACE
+        parts = (self.spool, self.scp, self.pool, self.ops, self.http)
+        running = any(part is not None for part in parts)
         if self.spool is not None:  # the first stop of a started gateway
             self.notifier.stopping("draining")
         if self.ops is not None:
@@ -369,4 +373,5 @@ class Gateway:
         if self.http is not None:
             self.http.stop()
             self.http = None
-        log.info("gateway stopped")
+        if running:  # said once, by the stop that stopped something
+            log.info("gateway stopped")

@@ -28,6 +28,7 @@ class GatewayEvent(enum.Enum):
 
     ASSOCIATION_ACCEPTED = "association-accepted"  # calling_ae, called_ae, peer
     ASSOCIATION_REJECTED = "association-rejected"  # calling_ae, called_ae, peer
+    CALLED_AE_MISMATCH = "called-ae-mismatch"  # calling_ae, called_ae (not ours), peer
     INSTANCE_STORED = "instance-stored"  # job_id, sop_instance_uid, sop_class_uid, calling_ae
     INSTANCE_REFUSED = "instance-refused"  # the same but job_id: 0xA700, the spool could not
     JOB_DELIVERED = "job-delivered"  # job_id, sop_instance_uid, calling_ae, sink, resources,

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -27,6 +28,19 @@ def folder_problem(path: Path) -> str | None:
         return f"is not a folder ({probe} is a file)"
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"is not writable ({probe})"
+    if probe != path.absolute():  # to be created: try it (root passes access() everywhere)
+        return _creation_problem(probe)
+    return None
+
+
+def _creation_problem(parent: Path) -> str | None:
+    """Why no folder can be made in `parent` (`/proc`, a read-only mount), found by making
+    one and removing it again; None when that worked."""
+    try:
+        made = tempfile.mkdtemp(prefix=".sr2fhir-probe-", dir=parent)
+    except OSError as exc:
+        return f"cannot be created in {parent}: {exc.strerror or exc}"
+    os.rmdir(made)
     return None
 
 

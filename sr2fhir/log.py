@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+
+
+def utc_timestamp(epoch: float) -> str:
+    """RFC 3339 in UTC with milliseconds: `2026-11-28T04:01:02.345Z` (log lines, audit)."""
+    whole = int(epoch)
+    millis = int((epoch - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,7 +23,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "process": record.processName,

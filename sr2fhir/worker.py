@@ -118,7 +118,7 @@ class Worker:
 
     def process(self, job: Job) -> JobStatus:
         """Take one claimed job to DONE, FAILED or back to READY (retry)."""
-        if job.attempts > self.policy.max_attempts:  # claimed again and again: workers crashed
+        if job.attempts > self.policy.attempts:  # claimed again and again: workers crashed
             return self._give_up(job, f"claimed {job.attempts} times without finishing")
         try:
             data = self.spool.read(job)
@@ -196,7 +196,7 @@ class Worker:
         )
 
     def _retry(self, job: Job, reason: str, retry_after: float | None) -> JobStatus:
-        if job.attempts >= self.policy.max_attempts:
+        if job.attempts >= self.policy.attempts:
             return self._give_up(job, f"gave up after {job.attempts} attempts: {reason}")
         delay = self.policy.delay(job.attempts, retry_after, self._rng)
         updated = self.spool.retry_later(job, short_error(reason), delay)

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from sr2fhir.commands.progress import Progress
 from sr2fhir.config import Config, FhirVersion, SinkKind, load_config
 from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.delivery import Sink, build_sink
@@ -115,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
         return status
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    pusher = _pusher(config, version) if args.push else None
-    progress = Progress(len(files), sys.stderr) if _wants_progress(paths) else None
+    progress = Progress(len(files), sys.stderr, bar=sys.stderr.isatty() and len(files) > 1)
+    pusher = _pusher(config, version, progress.note) if args.push else None
     rejected = 0
     held: dict[str, Converted] = {}  # kept only to validate them all in one run
     for n, path in enumerate(files, start=1):
-        result = _convert(path, options, report)
+        result = _convert(path, options, report, progress.note)
         if result is None:
             rejected += 1
         else:
@@ -130,10 +131,10 @@ def run(args: argparse.Namespace) -> int:
                 held[str(path)] = result
             elif pusher is not None:
                 pusher.push(str(path), result)
-        if progress is not None:
-            progress.update(n)
-    if progress is not None:
-        progress.finish(len(files) - rejected, rejected)
+        progress.update(n)
+    progress.finish(
+        f"converted {len(files) - rejected}, rejected {rejected} of {len(files)} file(s)"
+    )
     report.write()
     nonconformant: set[str] = set()
     if validator is not None:
@@ -148,12 +149,20 @@ def run(args: argparse.Namespace) -> int:
     return ExitStatus.FAILED if rejected or failed else ExitStatus.OK
 
 
-def _pusher(config: Config, version: FhirVersion | None = None) -> Pusher:
+def _pusher(config: Config, version: FhirVersion | None = None, say: Say | None = None) -> Pusher:
     """The `--push` delivery: the configured FHIR sink, in `version` (default fhir.version)."""
     fhir = dataclasses.replace(config.fhir, version=version or config.fhir.version)
     sink = build_sink(dataclasses.replace(config, fhir=fhir), SinkKind.FHIR)
     policy = RetryPolicy.from_config(config.workers, max_attempts=PUSH_ATTEMPTS)
-    return Pusher(sink, str(config.fhir.base_url), policy)
+    return Pusher(sink, str(config.fhir.base_url), policy, say=say)
+
+
+Say = Callable[[str], None]
+"""Where a line for the user goes: stderr, above a progress bar when there is one."""
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _files(paths: list[Path]) -> Iterator[Path]:
@@ -232,29 +241,30 @@ def read_sr_file(path: Path, max_bytes: int | None = None) -> ElementSource:
     return read_sr_bytes(data, max_bytes)
 
 
-def _convert(path: Path, options: MappingOptions, report: ConversionReport) -> Converted | None:
-    """The Bundle, or None after one line on stderr naming the file and the reason; a file
+def _convert(
+    path: Path, options: MappingOptions, report: ConversionReport, say: Say
+) -> Converted | None:
+    """The Bundle, or None after one line (`say`) naming the file and the reason; a file
     that converted with warnings gets one line too."""
     try:
         ds = read_sr_file(path, options.max_dataset_bytes)
         mapped = map_report(ds, options)
     except (SrParseError, MappingError) as exc:
         where = f" at item {exc.item_path}" if exc.item_path else ""
-        print(f"{path}: rejected{where}: {exc}", file=sys.stderr)
+        say(f"{path}: rejected{where}: {exc}")
         report.add(path, None, f"{where[1:]}: {exc}" if where else str(exc))
         return None
     uid = str(ds.get("SOPInstanceUID", "")).strip()
     if not is_valid_uid(uid):  # it names the output file
         reason = f"SOP Instance UID {uid[:70]!r} is not a valid UID"
-        print(f"{path}: rejected: {reason}", file=sys.stderr)
+        say(f"{path}: rejected: {reason}")
         report.add(path, None, reason)
         return None
     if mapped.warnings:
         first = mapped.warnings[0]
-        print(
+        say(
             f"{path}: converted with {len(mapped.warnings)} warning(s), first: "
-            f"{first.code.value} at item {first.item_path}: {first.message}",
-            file=sys.stderr,
+            f"{first.code.value} at item {first.item_path}: {first.message}"
         )
     report.add(path, uid, None, mapped.warnings)
     return Converted(uid, mapped.bundle, mapped.warnings)
@@ -267,7 +277,7 @@ def _convert_to_stdout(
     version: FhirVersion,
     report: ConversionReport,
 ) -> int:
-    result = _convert(path, options, report)
+    result = _convert(path, options, report, to_stderr)
     if result is None:
         return ExitStatus.FAILED
     sys.stdout.buffer.write(bundle_to_json(in_version(result.bundle, version), indent=2))
@@ -321,7 +331,9 @@ class Pusher:
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        say: Say | None = None,
     ) -> None:
+        self.say = say or to_stderr
         self.sink = sink
         self.base_url = base_url
         self.policy = policy
@@ -337,7 +349,7 @@ class Pusher:
             )
         except GaveUp as exc:
             self.failed += 1
-            print(f"{name}: not sent: {exc}", file=sys.stderr)
+            self.say(f"{name}: not sent: {exc}")
         else:
             self.sent += 1
 
@@ -346,26 +358,3 @@ class Pusher:
             f"pushed to {self.base_url}: sent {self.sent}, failed {self.failed}, skipped {skipped}",
             file=sys.stderr,
         )
-
-
-def _wants_progress(paths: list[Path]) -> bool:
-    return any(p.is_dir() for p in paths) and sys.stderr.isatty()
-
-
-class Progress:
-    """A one-line progress bar on a terminal (stderr)."""
-
-    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
-        self.total = max(total, 1)
-        self.stream = stream
-        self.width = width
-
-    def update(self, done: int) -> None:
-        filled = self.width * done // self.total
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {done}/{self.total}")
-        self.stream.flush()
-
-    def finish(self, converted: int, rejected: int) -> None:
-        self.stream.write(f"\nconverted {converted}, rejected {rejected}\n")
-        self.stream.flush()

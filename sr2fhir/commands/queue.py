@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from sr2fhir.commands.data_folder import require_data_folder
 from sr2fhir.config import add_config_flags, config_from_args
 from sr2fhir.exits import ExitStatus
 from sr2fhir.spool import Job, JobStatus, Spool, open_spool
@@ -22,7 +23,7 @@ ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {}"
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("queue", help="inspect and steer the job queue")
     add_config_flags(parser)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = _Actions(parser.add_subparsers(dest="action", metavar="ACTION", required=True))
     actions.add_parser("status", help="job counts per state").set_defaults(handler=status)
     listing = actions.add_parser("list", help="jobs, oldest first")
     listing.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
@@ -43,13 +44,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     purge_parser.set_defaults(handler=purge)
 
 
-def _open(args: argparse.Namespace) -> Spool:
+class _Actions:
+    """The queue's sub-commands, each taking --config / --data-dir as the queue itself does."""
+
+    def __init__(self, actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        self.actions = actions
+
+    def add_parser(self, name: str, help: str) -> argparse.ArgumentParser:
+        parser = self.actions.add_parser(name, help=help)
+        add_config_flags(parser, inherited=True)
+        return parser
+
+
+def _open(args: argparse.Namespace) -> Spool | None:
+    """The spool of the configured data folder; None (after one line) when there is none."""
     config = config_from_args(args)
+    if not require_data_folder(config, f"queue {args.action}"):
+        return None
     return open_spool(config.spool.path, config.spool.db_timeout)
 
 
 def status(args: argparse.Namespace) -> int:
     spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
     try:
         for state, count in spool.counts().items():
             print(f"{state.value:<7} {count}")
@@ -60,6 +78,8 @@ def status(args: argparse.Namespace) -> int:
 
 def list_jobs(args: argparse.Namespace) -> int:
     spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
     try:
         state = JobStatus(args.state) if args.state else None
         print(ROW.format("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID"))
@@ -73,6 +93,8 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
     try:
         job = spool.get(args.job_id)
         if job is None:
@@ -86,6 +108,8 @@ def show(args: argparse.Namespace) -> int:
 
 def retry(args: argparse.Namespace) -> int:
     spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
     try:
         if args.failed:
             print(f"{spool.retry_failed()} job(s) queued again")
@@ -106,6 +130,8 @@ def purge(args: argparse.Namespace) -> int:
         print("sr2fhir queue: --done-older-than must be >= 0", file=sys.stderr)
         return ExitStatus.USAGE
     spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
     try:
         count = spool.purge_done(time.time() - args.days * DAY)
     finally:

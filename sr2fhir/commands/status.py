@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from sr2fhir.commands.data_folder import require_data_folder
 from sr2fhir.config import Config, add_config_flags, config_from_args
 from sr2fhir.exits import ExitStatus
 from sr2fhir.ops import metrics
@@ -46,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.probe:
         return probe(config, args.probe)
-    if not config.spool.path.is_dir():
-        print(f"sr2fhir status: no data folder {config.spool.path}", file=sys.stderr)
+    if not require_data_folder(config, "status"):
         return ExitStatus.FAILED
     picture = gather(config)
     print(json.dumps(picture, indent=2) if args.json else describe(picture))

@@ -6,7 +6,7 @@ config names load now) is imported from its module by the commands that run it: 
 the owners of TLS, keys and folders, which themselves import the schema from here.
 """
 
-from sr2fhir.config.dump import config_as_dict, dump_config
+from sr2fhir.config.dump import config_as_dict, config_summary, dump_config
 from sr2fhir.config.flags import add_config_flags, config_from_args
 from sr2fhir.config.loading import ENV_PREFIX, load_config
 from sr2fhir.config.schema import (
@@ -63,6 +63,7 @@ __all__ = [
     "add_config_flags",
     "config_as_dict",
     "config_from_args",
+    "config_summary",
     "dump_config",
     "load_config",
 ]

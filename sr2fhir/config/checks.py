@@ -29,6 +29,10 @@ def positive(value: float | None) -> str | None:
     return None if value is not None and value > 0 else "must be greater than 0"
 
 
+def positive_or_null(value: float | None) -> str | None:
+    return None if value is None else positive(value)
+
+
 def not_negative(value: float) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 

@@ -6,7 +6,17 @@ from typing import Any
 
 import yaml
 
-from sr2fhir.config.schema import SECTIONS, AllowedCaller, Choice, Config, key_value, section_keys
+from sr2fhir.config.schema import (
+    COMMAND_LINE,
+    ENV_SOURCE,
+    SECTIONS,
+    AllowedCaller,
+    Choice,
+    Config,
+    SinkKind,
+    key_value,
+    section_keys,
+)
 
 REDACTED = "***"
 _PAIRS = tuple[tuple[str, str], ...]  # a mapping key (headers, issuer_systems), kept as pairs
@@ -45,3 +55,25 @@ def _plain(value: Any) -> Any:
 def dump_config(config: Config) -> str:
     """YAML text of the effective config, secrets redacted (for check-config and the log)."""
     return yaml.safe_dump(config_as_dict(config), sort_keys=False, default_flow_style=False)
+
+
+def config_summary(config: Config) -> str:
+    """The effective configuration in one line for the start-up log (the whole of it is
+    logged at DEBUG and printed by `sr2fhir check-config`)."""
+    dicom = config.dicom
+    listeners = [
+        f"{dicom.host}:{port}" for port in (dicom.port, dicom.tls_port) if port is not None
+    ]
+    if dicom.tls_port is not None:
+        listeners[-1] += " (TLS)"
+    sink = config.delivery.sink
+    target = config.fhir.base_url if sink is SinkKind.FHIR else str(config.outbox_path)
+    sources = set(config.origins.values())
+    files = sorted(s for s in sources if s != COMMAND_LINE and not s.startswith(ENV_SOURCE))
+    variables = sum(source.startswith(ENV_SOURCE) for source in config.origins.values())
+    return (
+        f"AE {dicom.ae_title} on {', '.join(listeners)}; data folder {config.spool.path}; "
+        f"{config.workers.count} {config.workers.mode} worker(s); sink {sink} -> {target}; "
+        f"configuration from {', '.join(files) or 'no file'}, {variables} environment "
+        "variable(s)"
+    )

@@ -16,10 +16,11 @@ lines (numbers: docs/gateway.md "Configuration internals").
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union
 
@@ -28,7 +29,9 @@ import yaml
 from sr2fhir.config.schema import (
     AUTH_KIND_KEY,
     AUTH_VARIANTS,
+    COMMAND_LINE,
     DEFAULTS,
+    ENV_SOURCE,
     SECTIONS,
     AllowedCaller,
     AuthKind,
@@ -58,6 +61,20 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Read the YAML file (if any), apply env and CLI overrides (`"section.key": value`)."""
+    config, problems = load_with_problems(path, env, overrides)
+    if problems:
+        raise ConfigError.of(problems)
+    return config
+
+
+def load_with_problems(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[Config, list[ConfigProblem]]:
+    """As load_config, but the problems are returned beside a Config in which each wrong
+    value is left at its default (check-config goes on to check the rest); a file that cannot
+    be read or parsed still raises ConfigError."""
     problems: list[ConfigProblem] = []
     given: Given = {}
     if path is not None:
@@ -67,11 +84,8 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, key = dotted.split(".", 1)
-            given.setdefault(section, {})[key] = (value, "command line")
-    config = _Builder(given, problems).build()
-    if problems:
-        raise ConfigError.of(problems)
-    return config
+            given.setdefault(section, {})[key] = (value, COMMAND_LINE)
+    return _Builder(given, problems).build(), problems
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -82,8 +96,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML: {first}", source=str(path)) from exc
+        raise ConfigError(yaml_error(path, exc), source=str(path)) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -92,11 +105,32 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """`FILE:LINE:COLUMN: not valid YAML: what (while what, from line L)` (1-based)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f"{path}: not valid YAML: {str(exc).splitlines()[0]}"
+    mark = exc.problem_mark
+    text = f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {exc.problem}"
+    if exc.context:
+        start = exc.context_mark
+        where = f" from line {start.line + 1}" if start is not None else ""
+        text += f" ({exc.context}{where})"
+    return text
+
+
+def unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """`unknown key dicom.prot; did you mean dicom.port? (known: ...)`, known names sorted."""
+    names = sorted(known)
+    prefix, _, last = name.rpartition(".")
+    guesses = difflib.get_close_matches(last, names, n=1)
+    guess = f"; did you mean {prefix + '.' if prefix else ''}{guesses[0]}?" if guesses else ""
+    return f"unknown {what} {name}{guess} (known: {', '.join(names)})"
+
+
 def _merge(given: Given, layer: Mapping[Any, Any], src: str, problems: list[ConfigProblem]) -> None:
     for section, values in layer.items():
         if section not in SECTIONS:
-            known = ", ".join(SECTIONS)
-            text = f"{src}: unknown section {section!r} (known: {known})"
+            text = f"{src}: {unknown('section', str(section), SECTIONS)}"
             problems.append(ConfigProblem(str(section), src, text))
         elif not isinstance(values, dict | None):
             text = f"{src}: section {section!r} must be a mapping"
@@ -113,7 +147,7 @@ def _env_layer(
     for name, text in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        src = f"environment variable {name}"
+        src = f"{ENV_SOURCE}{name}"
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is None:  # e.g. SR2FHIR_TEST_FHIR_URL: another tool's, not the gateway's
@@ -171,19 +205,16 @@ class _Builder:
         for key_name, (value, src) in self.given.get(name, {}).items():
             key = keys.get(key_name)
             if key is None:
-                known = ", ".join(keys)
-                self.problem(
-                    f"{name}.{key_name}",
-                    src,
-                    f"{src}: unknown key {name}.{key_name} (known: {known})",
-                )
+                text = unknown("key", f"{name}.{key_name}", keys)
+                self.problem(f"{name}.{key_name}", src, f"{src}: {text}")
                 continue
             try:
                 values[key_name] = coerce(key.hint, value)
             except _Wrong as exc:
                 self.problem(key.dotted, src, f"{src}: {key.dotted}{exc}")
         for key in keys.values():
-            self._check(key, values.get(key.name, key.default))
+            if not self._check(key, values.get(key.name, key.default)):
+                values.pop(key.name, None)  # the default stands in (see load_with_problems)
         plain = {k: v for k, v in values.items() if keys[k].variant is None and k != AUTH_KIND_KEY}
         section = dataclasses.replace(default, **plain)
         if len(self.problems) > before:  # rules between keys only on values that are right
@@ -195,11 +226,13 @@ class _Builder:
                 self.problem(rule_key, "", text)
         return section
 
-    def _check(self, key: Key, value: Any) -> None:
+    def _check(self, key: Key, value: Any) -> bool:
+        """True when `value` passes the key's own check; else the problem is noted."""
         problem = key.check(value) if key.check is not None else None
         if problem:
             src = self.origins.get(key.dotted, DEFAULTS)
             self.problem(key.dotted, src, f"{src}: {key.dotted}: {problem}")
+        return not problem
 
     def _fhir(self, fhir: FhirConfig, values: dict[str, Any]) -> FhirConfig:
         rules = list(fhir_rules(fhir, values))

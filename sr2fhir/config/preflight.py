@@ -1,5 +1,5 @@
 """Before the gateway starts (`serve`, and `check-config`): the files and folders the
-configuration names load and are usable now.
+configuration names load and are usable now, and its listeners can bind.
 
 It asks their owners -- sr2fhir.scp.tls (the DICOM TLS listener), sr2fhir.delivery.fhir.client (the
 FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key) and
@@ -9,7 +9,10 @@ key. Never run at import or while loading: loading stays pure.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from sr2fhir.config.schema import Bearer, Config, SmartBackend
 from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_key
@@ -19,9 +22,17 @@ from sr2fhir.fsutil import folder_problem
 from sr2fhir.scp.tls import server_context
 
 
-def preflight(config: Config) -> None:
-    """Everything `serve` needs: the DICOM TLS listener, the FHIR files, the folders."""
-    _raise([*dicom_tls(config), *fhir_files(config), *folders(config)])
+def preflight(config: Config, *, ops_endpoint: bool = False) -> None:
+    """Everything `serve` needs: the DICOM listeners' addresses and ports, the TLS files, the
+    FHIR files, the folders. `ops_endpoint` (check-config) adds http.host/http.port, which
+    `serve` does without (it starts without its operations endpoint rather than not at all)."""
+    _raise(preflight_problems(config, ops_endpoint=ops_endpoint))
+
+
+def preflight_problems(config: Config, *, ops_endpoint: bool = False) -> list[ConfigProblem]:
+    """What preflight raises, as a list."""
+    problems = [*dicom_tls(config), *fhir_files(config), *folders(config)]
+    return [*problems, *listeners(config, ops_endpoint=ops_endpoint)]
 
 
 def preflight_fhir(config: Config) -> None:
@@ -90,5 +101,67 @@ def folders(config: Config) -> Iterator[ConfigProblem]:
     for key, path in given:
         problem = folder_problem(path)
         if problem:
-            src = config.origin(key)
-            yield ConfigProblem(key, src, f"{src}: {key}: {path} {problem}")
+            yield _problem(config, key, f"{path} {problem}")
+
+
+def listeners(config: Config, *, ops_endpoint: bool) -> Iterator[ConfigProblem]:
+    """The DICOM listeners (and the operations endpoint) can bind their address and port
+    now: the host resolves to an address of this machine, the port is free and allowed."""
+    dicom, http = config.dicom, config.http
+    wanted = [
+        ("dicom", dicom.host, "port", dicom.port),
+        ("dicom", dicom.host, "tls_port", dicom.tls_port),
+    ]
+    if ops_endpoint and http.enabled:
+        wanted.append(("http", http.host, "port", http.port))
+    said: set[str] = set()
+    for section, host, port_key, port in wanted:
+        if port is None:
+            continue
+        problem = _bind_problem(config, section, host, f"{section}.{port_key}", port)
+        if problem is not None and problem.key not in said:
+            said.add(problem.key)
+            yield problem
+
+
+def _bind_problem(
+    config: Config, section: str, host: str, port_key: str, port: int
+) -> ConfigProblem | None:
+    host_key = f"{section}.host"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        return _problem(
+            config, host_key, f"{host!r} is not an address or a name that resolves ({why})"
+        )
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listeners do
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return _problem(config, host_key, f"{host} is not an address of this machine")
+            if exc.errno == errno.EADDRINUSE:
+                why = f"port {port} on {host} is in use (another program, or a running gateway)"
+                src = config.origin(port_key)
+                return PortInUse(port_key, src, f"{src}: {port_key}: {why}")
+            if exc.errno == errno.EACCES:
+                why = f"port {port} needs root or CAP_NET_BIND_SERVICE (ports below 1024)"
+            else:
+                why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            return _problem(config, port_key, why)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PortInUse(ConfigProblem):
+    """A port something listens on already: `serve` cannot start, but `check-config` of the
+    configuration of a running gateway says so without failing."""
+
+
+def _problem(config: Config, key: str, why: str) -> ConfigProblem:
+    src = config.origin(key)
+    return ConfigProblem(key, src, f"{src}: {key}: {why}")

@@ -34,6 +34,8 @@ from sr2fhir.mapping.options import (
 CHECK = "check"  # metadata: a function value -> problem | None
 SECRET = "secret"  # metadata: the value is shown as *** (for a mapping: its values)
 DEFAULTS = "<defaults>"  # where a value not given anywhere comes from
+COMMAND_LINE = "command line"  # where a flag's value comes from
+ENV_SOURCE = "environment variable "  # + the variable's name: where its value comes from
 
 
 def setting(default: Any, *, check: Check | None = None, secret: bool = False) -> Any:
@@ -115,6 +117,7 @@ class DicomConfig:
     tls_ca: str | None = None
     tls_require_client_cert: bool | None = None
     allowed_callers: tuple[AllowedCaller, ...] = setting((), check=checks.callers)
+    require_called_ae: bool = False
     max_associations: int = setting(32, check=checks.positive)
     max_pending_connections: int = setting(32, check=checks.positive)
     request_timeout: float = setting(5.0, check=checks.positive)
@@ -156,9 +159,10 @@ class WorkersConfig:
     count: int = setting(2, check=checks.positive)
     mode: WorkerMode = WorkerMode.PROCESS
     poll_interval: float = setting(0.05, check=checks.positive)
-    max_attempts: int = setting(8, check=checks.positive)
+    retry_for: float = setting(43200.0, check=checks.positive)  # seconds: rides out 12 h
+    max_attempts: int | None = setting(None, check=checks.positive_or_null)  # None: retry_for
     backoff_initial: float = setting(2.0, check=checks.positive)
-    backoff_max: float = setting(300.0, check=checks.positive)
+    backoff_max: float = setting(600.0, check=checks.positive)
     lease: float = setting(300.0, check=checks.positive)
     nice: int = setting(10, check=checks.nice)
     large_job_bytes: int = setting(1024 * 1024, check=checks.positive)
@@ -274,6 +278,8 @@ MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes"})
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
+    """How the gateway and its workers log: the level, and text or one JSON object a line."""
+
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.TEXT
 

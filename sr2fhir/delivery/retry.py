@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -25,24 +26,61 @@ from sr2fhir.spool import InstanceInfo
 
 log = logging.getLogger(__name__)
 
+MAX_DOUBLINGS = 64  # 2.0 ** attempt would overflow after ~1000 attempts
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Capped exponential backoff with full jitter; give up after `max_attempts` attempts."""
+    """Capped exponential backoff with jitter (each wait between half its ceiling and the
+    ceiling); give up after `attempts` attempts: `max_attempts`, or as many as it takes for
+    the shortest waits the jitter can draw to add up to `window` seconds, whichever is fewer.
 
-    max_attempts: int = 8
+    The window is counted in attempts, not read from a clock, so that a job run again by
+    `sr2fhir queue retry` (its attempts back to 0) gets a whole window again."""
+
+    max_attempts: int | None = 8
     initial: float = 2.0
     cap: float = 300.0
+    window: float | None = None
 
     @classmethod
     def from_config(cls, config: WorkersConfig, max_attempts: int | None = None) -> RetryPolicy:
-        attempts = config.max_attempts if max_attempts is None else max_attempts
-        return cls(attempts, config.backoff_initial, config.backoff_max)
+        """The workers' policy; `max_attempts` given (convert --push): that many, no window."""
+        if max_attempts is not None:
+            return cls(max_attempts, config.backoff_initial, config.backoff_max)
+        return cls(
+            config.max_attempts, config.backoff_initial, config.backoff_max, config.retry_for
+        )
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after failed attempt number `attempt` (1-based)."""
+        doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)  # past the cap long before
+        return min(self.cap, self.initial * 2.0**doublings)
 
     def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
-        ceiling: float = min(self.cap, self.initial * 2.0 ** max(attempt - 1, 0))
+        ceiling = self.ceiling(attempt)
         jittered = ceiling / 2 + rng() * ceiling / 2
         return max(jittered, retry_after or 0.0)
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts a job gets before it is FAILED (see the class)."""
+        limits = [] if self.max_attempts is None else [self.max_attempts]
+        if self.window is not None:
+            limits.append(attempts_within(self, self.window))
+        return min(limits, default=1)
+
+
+def attempts_within(policy: RetryPolicy, window: float) -> int:
+    """The attempts whose shortest waits in between add up to at least `window` seconds:
+    the growing waits one by one, then as many capped ones as the rest needs."""
+    attempts, waited = 1, 0.0
+    while waited < window and policy.ceiling(attempts) < policy.cap:
+        waited += policy.ceiling(attempts) / 2
+        attempts += 1
+    if waited < window:
+        attempts += math.ceil((window - waited) / (policy.cap / 2))
+    return attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +133,6 @@ def deliver_with_retries(
             return sink.deliver(bundle, instance)
         except Exception as exc:  # classified: see failure_of
             failure = failure_of(exc)
-            if failure.permanent or attempt >= policy.max_attempts:
+            if failure.permanent or attempt >= policy.attempts:
                 raise GaveUp(failure, attempt) from exc
             sleep(policy.delay(attempt, failure.retry_after, rng))

@@ -17,6 +17,7 @@ from sr2fhir.ops.stats import Stats
 ASSOCIATIONS = "associations_total"  # labels: result (accepted | rejected)
 RECEIVED = "instances_received_total"  # labels: sop_class_uid, calling_ae, result
 FHIR_RESPONSES = "fhir_responses_total"  # labels: method, code
+WRONG_CALLED_AE = "associations_wrong_called_ae_total"  # labels: calling_ae, called_ae
 LATENCY = "delivery_latency_seconds"  # histogram
 
 _RESULTS = {
@@ -41,6 +42,8 @@ class MetricsRecorder:
         elif kind in (GatewayEvent.INSTANCE_STORED, GatewayEvent.INSTANCE_REFUSED):
             labels = (event.text("sop_class_uid"), event.text("calling_ae"), _RESULTS[kind])
             self.stats.inc(RECEIVED, labels)
+        elif kind is GatewayEvent.CALLED_AE_MISMATCH:
+            self.stats.inc(WRONG_CALLED_AE, (event.text("calling_ae"), event.text("called_ae")))
         elif kind is GatewayEvent.FHIR_RESPONSE:
             self.stats.inc(FHIR_RESPONSES, (event.text("method"), event.text("code")))
         elif kind is GatewayEvent.JOB_DELIVERED:

@@ -75,6 +75,13 @@ def render(
             ),
         ),
         Family(
+            "associations_wrong_called_ae_total",
+            "counter",
+            "Associations that named another called AE title than dicom.ae_title, by calling "
+            "and called AE (accepted, or rejected with dicom.require_called_ae: true).",
+            _counter_samples(scp.counter(metrics.WRONG_CALLED_AE), ["calling_ae", "called_ae"]),
+        ),
+        Family(
             "instances_received_total",
             "counter",
             "C-STORE requests that reached the spool, by SOP class, calling AE and result "

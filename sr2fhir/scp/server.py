@@ -29,7 +29,7 @@ from sr2fhir.config import DicomConfig
 from sr2fhir.errors import ConfigError
 from sr2fhir.events import SILENT, Emitter
 from sr2fhir.scp.admission import AdmissionControl, GatedServer, peer_of, toolkit_limit
-from sr2fhir.scp.associations import AssociationWatch
+from sr2fhir.scp.associations import AssociationWatch, CalledAeCheck
 from sr2fhir.scp.guard import PduLimits
 from sr2fhir.scp.handlers import CallerPolicy, Receive, StoreHandler, handle_echo
 from sr2fhir.scp.lobby import Lobby
@@ -84,6 +84,8 @@ class StorageScp:
         policy = CallerPolicy(config.allowed_callers)
         if policy.enabled:
             self._handlers.append((evt.EVT_REQUESTED, policy))
+        called = CalledAeCheck(config.ae_title, config.require_called_ae, events)
+        self._handlers.append((evt.EVT_REQUESTED, called))  # after the allow-list
         self._accepting = threading.Event()
         self._lobby = Lobby(config.max_pending_connections, config.request_timeout)
         self._admission = AdmissionControl(

@@ -29,6 +29,7 @@ STORE_STATUSES = frozenset(
 REJECT_PERMANENT = 0x01
 SOURCE_SERVICE_USER = 0x01
 DIAG_CALLING_AE_NOT_RECOGNISED = 0x03
+DIAG_CALLED_AE_NOT_RECOGNISED = 0x07
 
 # A-ASSOCIATE-RJ: rejected-transient, service-provider (presentation related), and why
 REJECT_TRANSIENT = 0x02

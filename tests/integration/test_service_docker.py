@@ -185,7 +185,8 @@ def test_the_compose_stack_is_consistent() -> None:
     assert yaml.safe_load(env["SR2FHIR_DICOM_ALLOWED_CALLERS"]) == [orthanc["DicomAet"]]
     target = orthanc["DicomModalities"]["sr2fhir"]
     assert (target["AET"], target["Host"], target["Port"]) == ("SR2FHIR", "sr2fhir", 11112)
-    assert "11112:11112" in services["sr2fhir"]["ports"]
+    # only Orthanc may send, over the stack's network: the DICOM port is not published
+    assert not [p for p in services["sr2fhir"]["ports"] if str(p).endswith(":11112")]
     assert services["orthanc"]["depends_on"]["sr2fhir"]["condition"] == "service_healthy"
     for script in orthanc["LuaScripts"]:
         assert (DOCKER / "orthanc" / Path(script).name).is_file()
@@ -265,3 +266,111 @@ def test_the_wheel_the_image_installs_holds_every_module_of_the_package() -> Non
     assert "sr2fhir.ops" in found
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["sr2fhir"] == "sr2fhir.cli:main"  # the image's ENTRYPOINT
+
+
+def build_stage_copies(dockerfile: Path) -> list[str]:
+    """The repository paths the first (build) stage COPYs: what the wheel is built from."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    stages = re.split(r"^FROM\s", text, flags=re.MULTILINE)
+    copies = re.findall(r"^COPY\s+(.+)$", stages[1], flags=re.MULTILINE)
+    return [src for line in copies for src in line.split()[:-1]]
+
+
+def image_contents_in_a_venv(tmp_path: Path) -> Path:
+    """What the image installs, built the Dockerfile's way outside Docker: the build
+    stage's files -> `pip wheel` -> the wheel installed into a fresh virtual environment (the
+    dependencies come from this machine's site-packages, not from wheels of their own)."""
+    src = tmp_path / "src"
+    for name in build_stage_copies(DOCKER / "Dockerfile"):
+        origin = REPO / name
+        if origin.is_dir():
+            shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            src.mkdir(exist_ok=True)
+            shutil.copy2(origin, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    wheels = tmp_path / "wheels"
+    build = [*pip, "wheel", "--no-deps", "-w", str(wheels), str(src)]  # as the build stage
+    subprocess.run(build, check=True, timeout=300, cwd=tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+        check=True,
+        timeout=300,
+    )
+    [wheel] = wheels.glob("sr2fhir-*.whl")
+    install = [str(venv / "bin" / "python"), "-m", "pip", "-q", "install", "--no-index"]
+    subprocess.run([*install, "--no-deps", str(wheel)], check=True, timeout=300, cwd=tmp_path)
+    return venv
+
+
+def test_the_images_contents_built_as_the_dockerfile_says_serve_and_take_the_sample(
+    tmp_path: Path,
+) -> None:
+    """The wheel the image would hold and its ENTRYPOINT, in a venv (no checkout on the
+    path): the package data is in it (send-sample), the gateway starts, is healthy and
+    delivers."""
+    venv = image_contents_in_a_venv(tmp_path)
+    parsed = instructions(DOCKER / "Dockerfile")
+    data_dir = tmp_path / "var-lib-sr2fhir"
+    data_dir.mkdir()
+    http_port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {k: v.replace("/var/lib/sr2fhir", str(data_dir)) for k, v in image_env(parsed).items()}
+    env |= {"SR2FHIR_DICOM_PORT": "0", "SR2FHIR_HTTP_PORT": str(http_port)}
+
+    def in_venv(words: list[str]) -> list[str]:
+        program = {"sr2fhir": "sr2fhir", "python": "python"}[words[0]]
+        config = str(REPO / "config" / "sr2fhir.yaml")
+        rest = [w.replace("/etc/sr2fhir/sr2fhir.yaml", config) for w in words[1:]]
+        return [str(venv / "bin" / program), *rest]
+
+    where = subprocess.run(
+        in_venv(["python", "-c", "import sr2fhir; print(sr2fhir.__file__)"]),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(venv)), where  # the installed wheel, not this checkout
+    serve = in_venv(exec_form(one(parsed, "ENTRYPOINT")) + exec_form(one(parsed, "CMD")))
+    health = in_venv(exec_form(one(parsed, "HEALTHCHECK").split("CMD ", 1)[1]))
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            serve,
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def dicom_port() -> int | None:
+            assert proc.poll() is None, log_path.read_text()
+            match = re.search(r"listening on [^ ]+:(\d+)", log_path.read_text())
+            return int(match.group(1)) if match else None
+
+        port = wait_until(dicom_port, 60, "the gateway to listen")
+        wait_until(
+            lambda: subprocess.run(health, env=env, capture_output=True).returncode == 0,
+            30,
+            "the HEALTHCHECK command to pass",
+        )
+        sent = subprocess.run(
+            in_venv(["sr2fhir", "send-sample", "--port", str(port)]),
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sent.returncode == 0, sent.stderr
+        uid = sent.stdout.rsplit(" ", 1)[1].strip()
+        wait_until(lambda: uid in outbox_uids(data_dir / "outbox"), 60, "the sample's Bundle")
+        proc.send_signal(getattr(signal, one(parsed, "STOPSIGNAL")))
+        assert proc.wait(20) == 0
+    finally:
+        stop_process(proc)

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 UNIT = REPO / "config" / "sr2fhir.service"
 SAMPLE_CONFIG = REPO / "config" / "sr2fhir.yaml"
+VENV_SR2FHIR = "/opt/sr2fhir/venv/bin/sr2fhir"  # where docs/operations.md installs it
 
 
 def unit() -> configparser.ConfigParser:
@@ -49,7 +50,9 @@ def test_the_unit_has_readiness_a_private_user_state_restart_and_a_sandbox() -> 
     }
     assert {key: service.get(key) for key in expected} == expected
     assert int(service["WatchdogSec"]) > 0
-    assert service["ExecStart"].split()[1] == "serve"
+    assert service["ExecStart"].split()[:2] == [VENV_SR2FHIR, "serve"]
+    assert "python3 -m venv /opt/sr2fhir/venv" in UNIT.read_text()  # the install it expects
+    assert VENV_SR2FHIR in (REPO / "docs" / "operations.md").read_text()
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
@@ -58,7 +61,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     executable = shutil.which("sr2fhir") or sys.executable  # verify wants an existing binary
     copy = tmp_path / "sr2fhir.service"
-    copy.write_text(UNIT.read_text().replace("/usr/local/bin/sr2fhir", executable))
+    copy.write_text(UNIT.read_text().replace(VENV_SR2FHIR, executable))
 
     verified = subprocess.run(
         [analyze, "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60
@@ -81,7 +84,7 @@ def exec_start(data_dir: Path) -> list[str]:
     """The unit's ExecStart, as systemd would run it here: %S is the state root, the config
     is the sample file, the program is this checkout."""
     words = shlex.split(unit()["Service"]["ExecStart"])
-    assert words[0] == "/usr/local/bin/sr2fhir"
+    assert words[0] == VENV_SR2FHIR
     args = [w.replace("%S/sr2fhir", str(data_dir)) for w in words[1:]]
     return [
         sys.executable,

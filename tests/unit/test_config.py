@@ -78,7 +78,7 @@ def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) 
     ("text", "message"),
     [
         ("dicom:\n  prot: 1\n", r"sr2fhir.yaml: unknown key dicom.prot"),
-        ("dicmo:\n  port: 1\n", r"sr2fhir.yaml: unknown section 'dicmo'"),
+        ("dicmo:\n  port: 1\n", r"sr2fhir.yaml: unknown section dicmo; did you mean dicom\?"),
         ("dicom:\n  port: '11112'\n", r"sr2fhir.yaml: dicom.port must be an integer, got str"),
         ("dicom:\n  port: 70000\n", r"sr2fhir.yaml: dicom.port: must be a TCP port"),
         ("dicom:\n  ae_title: WAY_TOO_LONG_AE_TITLE\n", r"dicom.ae_title: must be 1-16"),

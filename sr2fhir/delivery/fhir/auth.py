@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from sr2fhir.config.schema import Basic, Bearer, FhirConfig, SmartBackend
-from sr2fhir.delivery.fhir.client import request_failure
+from sr2fhir.delivery.fhir.client import host_and_port, request_failure
 from sr2fhir.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -280,7 +279,7 @@ class SmartBackendAuth(AuthBase):
                 method, url, headers={"Accept": "application/json"}, timeout=self.timeout, **kwargs
             )
         except requests.RequestException as exc:
-            why = request_failure(exc, urlsplit(url).netloc)
+            why = request_failure(exc, host_and_port(url))
             raise TransientDeliveryError(f"{what} {url}: {why}") from exc
         try:
             body = response.json()

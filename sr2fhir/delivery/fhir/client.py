@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -57,7 +59,7 @@ class FhirHttp:
         self.endpoint = endpoint
         self.events = events
         self.base = endpoint.base_url.rstrip("/")
-        self.host = urlsplit(self.base).netloc
+        self.host = host_and_port(self.base)
         self.server = FHIRServer(None, base_uri=self.base + "/")
         if session is not None:
             self.server.session = session
@@ -203,23 +205,59 @@ _EOF_HINT = (
 _TLS_HINTS |= {"SSLEOFError": _EOF_HINT, "UNEXPECTED_EOF_WHILE_READING": _EOF_HINT}
 
 
+def host_and_port(url: str) -> str:
+    """`host:port` of a URL, the scheme's port when it names none (for messages)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: shown as written
+        return parts.netloc
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname or parts.netloc
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def request_failure(exc: requests.RequestException, host: str) -> str:
-    """Why a request failed, in one line without the URL (its query may carry identifiers)."""
+    """Why a request to `host` (host:port) failed, in one line without the URL (its query
+    may carry identifiers): `ConnectionError: cannot connect to fhir.example:443 (connection
+    refused)`."""
     if isinstance(exc, requests.Timeout):
-        return "timed out"
-    failure = _ssl_failure(exc)
-    return f"TLS with {host}: {_tls_reason(failure)}" if failure else type(exc).__name__
+        return f"timed out ({host})"
+    failure = _cause(exc, ssl.SSLError)
+    if failure is not None:
+        return f"TLS with {host}: {_tls_reason(failure)}"
+    if isinstance(exc, requests.ConnectionError):
+        return f"ConnectionError: cannot connect to {host} ({_network_reason(exc)})"
+    return f"{type(exc).__name__} ({host})"
 
 
-def _ssl_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The ssl error under a requests/urllib3 exception, if TLS is what failed."""
+def _network_reason(exc: BaseException) -> str:
+    """The operating system's reason under a connection error: refused, name not found ..."""
+    resolving = _cause(exc, socket.gaierror)
+    if resolving is not None:
+        return f"host name not resolved: {resolving.strerror or resolving}"
+    os_error = _cause(exc, OSError, lambda err: err.errno is not None)
+    if os_error is not None:  # (requests' own errors are OSErrors without an errno)
+        return os.strerror(os_error.errno or 0).lower()
+    return "no connection"
+
+
+_Cause = TypeVar("_Cause", bound=BaseException)
+
+
+def _cause(
+    exc: BaseException, kind: type[_Cause], wanted: Callable[[_Cause], bool] = lambda err: True
+) -> _Cause | None:
+    """The first `wanted` error of `kind` under a requests/urllib3 exception (args, reason,
+    causes)."""
     todo, seen = [exc], set()
     while todo:
         err = todo.pop()
         if id(err) in seen:
             continue
         seen.add(id(err))
-        if isinstance(err, ssl.SSLError):
+        if isinstance(err, kind) and wanted(err):
             return err
         linked = [*err.args, getattr(err, "reason", None), err.__cause__, err.__context__]
         todo += [e for e in linked if isinstance(e, BaseException)]

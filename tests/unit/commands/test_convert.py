@@ -57,8 +57,9 @@ def test_folder_converts_good_files_and_rejects_each_bad_one_on_one_line(
     status = main(["convert", str(mixed_folder), "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 1
-    lines = captured.err.strip().splitlines()
+    *lines, summary = captured.err.strip().splitlines()
     assert len(lines) == len(BAD_INPUTS), captured.err
+    assert summary.startswith(f"converted 2, rejected {len(BAD_INPUTS)} of ")
     for name, (_, reason) in BAD_INPUTS.items():
         line = one_line_for(lines, name)
         assert reason in line, line

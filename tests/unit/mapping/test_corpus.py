@@ -79,8 +79,9 @@ def test_convert_over_the_whole_collection_says_one_line_per_file(
     for path in CORPUS.glob("*.dcm"):
         shutil.copy(path, folder / path.name)
     assert main(["convert", str(folder), "--out", str(tmp_path / "out")]) == 1
-    lines = capsys.readouterr().err.splitlines()
+    *lines, summary = capsys.readouterr().err.splitlines()
     assert len(lines) == len(PYDICOM_SRS) + len(DCMQI_WARNINGS)
+    assert summary.startswith("converted ")  # the run's summary line comes last
     for name, reason in REJECTIONS.items():
         assert f"{folder / name}: {reason}" in lines
     for name, warnings in DCMQI_WARNINGS.items():
