@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET = REPO / "sr2fhir" / "data" / "sample-sr.dcm"
 SAMPLE_INDEX = "sr2fhir-send-sample"  # its UIDs are the factory's for this "index"
 
-# The factory's made-up identities (tests/srfactory.py) -> the sample's synthetic ones.
+# The factory's made-up identities (tests/support/sr) -> the sample's synthetic ones.
 SYNTHETIC = {
     "DOE^JANE^Q": "SYNTHETIC^SAMPLE",
     "PHI-PATIENT-4711": "SR2FHIR-SAMPLE-1",
@@ -35,9 +35,10 @@ SYNTHETIC = {
 
 def build() -> bytes:
     sys.path.insert(0, str(REPO))
-    from tests import srfactory
+    from tests.support.sr.benchmark import benchmark_report
+    from tests.support.sr.part10 import to_bytes
 
-    ds = srfactory.benchmark_report(SAMPLE_INDEX)  # type: ignore[arg-type]
+    ds = benchmark_report(SAMPLE_INDEX)
     ds.SeriesDescription = "sr2fhir sample measurement report (synthetic)"
 
     def replace(dataset: Any, element: Any) -> None:
@@ -46,7 +47,7 @@ def build() -> bytes:
             element.value = SYNTHETIC[value]
 
     ds.walk(replace)
-    return srfactory.to_bytes(ds)
+    return to_bytes(ds)
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,9 @@ import pytest
 from pydicom import dcmread
 
 from sr2fhir.commands.send_sample import sample_path
-from tests.integration.peers import REPO, free_port, outbox_uids, running_gateway, wait_until
+from tests.support.paths import REPO
+from tests.support.processes import free_port, wait_until
+from tests.support.serve import outbox_uids, running_gateway
 
 pytestmark = pytest.mark.integration
 

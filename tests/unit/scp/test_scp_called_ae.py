@@ -18,8 +18,8 @@ from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.stats import Stats
 from sr2fhir.scp import StorageScp
 from sr2fhir.spool import Spool
-from tests.integration.peers import wait_until
-from tests.unit.scp.test_scp_store import LOOPBACK, report
+from tests.support.processes import LOOPBACK, wait_until
+from tests.support.sr.benchmark import benchmark_report
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def serving(spool: Spool, stats: Stats, *, required: bool) -> Iterator[StorageSc
 
 def associate(port: int, calling: str, called: str) -> bool:
     ae = AE(ae_title=calling)
-    ae.add_requested_context(report(0).SOPClassUID)
+    ae.add_requested_context(benchmark_report(0).SOPClassUID)
     assoc = ae.associate(LOOPBACK, port, ae_title=called)
     established = bool(assoc.is_established)
     if established:

@@ -10,7 +10,7 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.commands.progress import Progress, duration
-from tests import srfactory
+from tests.support.sr.reports import planar_report
 
 
 class Clock:
@@ -92,7 +92,7 @@ def test_a_run_into_a_log_file_ends_with_its_summary_and_stdout_stays_clean(
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    srfactory.planar_report().save_as(folder / "planar.dcm", enforce_file_format=True)
+    planar_report().save_as(folder / "planar.dcm", enforce_file_format=True)
     (folder / "notes.txt").write_text("not DICOM")
 
     assert main(["convert", str(folder), "--out", str(tmp_path / "out")]) == 1
