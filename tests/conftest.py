@@ -1,16 +1,21 @@
-"""Shared fixtures: the IG folder, the IG's example report, and golden-file comparison."""
+"""Shared fixtures: the IG folder, the IG's example report, golden-file comparison, and a
+spool of each back end."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
+from sr2fhir.config import Config
 from sr2fhir.runtime import configure_pydicom_reading
+from sr2fhir.spool import Spool
+from tests.postgres_db import backend_config, open_for
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
@@ -65,3 +70,19 @@ def assert_matches_golden(name: str, data: bytes) -> None:
         path.write_bytes(data)
     assert path.exists(), f"no golden file {path}: run with SR2FHIR_UPDATE_GOLDEN=1 and review it"
     assert data == path.read_bytes(), f"{name}: output differs from {path}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spool_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Config]:
+    """A spool configuration of each back end (postgresql: a fresh database in the cluster
+    of tests/postgres/run.sh), its data folder `tmp_path / "data"`."""
+    with backend_config(request.param, tmp_path / "data") as config:
+        yield config
+
+
+@pytest.fixture
+def any_spool(spool_config: Config) -> Iterator[Spool]:
+    """The gateway's spool of `spool_config`'s back end."""
+    opened = open_for(spool_config)
+    yield opened
+    opened.close()

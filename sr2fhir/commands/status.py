@@ -21,7 +21,7 @@ from sr2fhir.ops.probe import LOOPBACK, fetch
 from sr2fhir.ops.queue_view import QueueView, read_queue
 from sr2fhir.ops.service import HISTORY_EVERY, SCP_STATS, read_history, worker_stats_name
 from sr2fhir.ops.stats import Histogram, Snapshot, read_stats, stats_dir
-from sr2fhir.spool import open_spool
+from sr2fhir.spool import SpoolRole, open_configured_spool
 
 WINDOWS = ((60.0, "1 min"), (900.0, "15 min"))
 
@@ -68,7 +68,7 @@ def probe(config: Config, path: str) -> int:
 def gather(config: Config, now: float | None = None) -> dict[str, Any]:
     """Everything `status` shows, as plain data."""
     now = time.time() if now is None else now
-    spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
+    spool = open_configured_spool(config, SpoolRole.READER)
     try:
         queue = read_queue(spool)
     finally:

@@ -15,13 +15,16 @@ from sr2fhir.config import Config, load_config
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.mapping import MappingOptions
-from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
+from sr2fhir.spool import InstanceInfo, JobStatus, SpoolRole, open_spool
 from sr2fhir.worker import Converter, make_converter
 from tests import srfactory
 from tests.integration.peers import outbox_uids, send_files, wait_until, write_reports
+from tests.postgres_db import open_for
 
 
-def gateway_config(tmp_path: Path, **workers: Any) -> Config:
+def gateway_config(tmp_path: Path, spool: Config | None = None, **workers: Any) -> Config:
+    """An in-process gateway on port 0 with thread workers; the spool of `spool` (a config
+    of tests.postgres_db) or SQLite under `tmp_path / "data"`."""
     config = load_config(
         env={},
         overrides={
@@ -32,13 +35,15 @@ def gateway_config(tmp_path: Path, **workers: Any) -> Config:
             "workers.poll_interval": 0.01,
         },
     )
+    if spool is not None:
+        config = dataclasses.replace(config, spool=spool.spool)
     return dataclasses.replace(config, workers=dataclasses.replace(config.workers, **workers))
 
 
 def test_received_reports_become_bundles_in_the_outbox(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    gateway = started(Gateway(gateway_config(tmp_path)))
+    gateway = started(Gateway(gateway_config(tmp_path, spool_config)))
     files = write_reports(tmp_path / "srs", 5)
     acked: list[str] = []
     send_files(gateway.port, files, acked)
@@ -46,8 +51,8 @@ def test_received_reports_become_bundles_in_the_outbox(
     outbox = tmp_path / "data" / "outbox"
     wait_until(lambda: set(acked) <= outbox_uids(outbox), 60, "five Bundles")
     gateway.stop()
-    spool = open_spool(tmp_path / "data")
-    assert spool.jobs.counts()[JobStatus.DONE] == 5
+    spool = open_for(spool_config, SpoolRole.READER)
+    assert spool.counts()[JobStatus.DONE] == 5
     spool.close()
 
 
@@ -87,9 +92,9 @@ def crash_the_worker(options: MappingOptions) -> Converter:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    config = gateway_config(tmp_path, count=1, max_attempts=2)
+    config = gateway_config(tmp_path, spool_config, count=1, max_attempts=2)
     gateway = started(Gateway(config, converter_factory=crash_the_worker))
     assert gateway.spool is not None and gateway.pool is not None
     job_id = gateway.spool.receive(srfactory.benchmark_report_bytes(3), InstanceInfo("1", "2", "X"))
@@ -97,26 +102,27 @@ def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
     def supervised_until_failed() -> bool:
         assert gateway.pool is not None and gateway.spool is not None
         gateway.pool.supervise()
-        job = gateway.spool.jobs.get(job_id)
+        job = gateway.spool.get(job_id)
         return job is not None and job.status is JobStatus.FAILED
 
     wait_until(supervised_until_failed, 30, "the job to fail")
-    job = gateway.spool.jobs.get(job_id)
+    job = gateway.spool.get(job_id)
     assert job is not None and job.last_error == "claimed 3 times without finishing"
     assert gateway.pool.slots[0].generation == 3
 
 
 def test_stop_is_prompt_and_releases_nothing_it_acknowledged(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    gateway = started(Gateway(gateway_config(tmp_path), converter_factory=make_converter))
+    config = gateway_config(tmp_path, spool_config)
+    gateway = started(Gateway(config, converter_factory=make_converter))
     acked: list[str] = []
     send_files(gateway.port, write_reports(tmp_path / "srs", 3), acked)
     began = time.monotonic()
     gateway.stop()
     assert time.monotonic() - began < 10
-    spool = open_spool(tmp_path / "data")
-    jobs = spool.jobs.list_jobs()
+    spool = open_for(spool_config, SpoolRole.READER)
+    jobs = spool.list_jobs()
     spool.close()
     assert {j.sop_instance_uid for j in jobs} == set(acked)
     assert all(j.status in (JobStatus.READY, JobStatus.DONE) for j in jobs)
