@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from sr2fhir import __version__
-from sr2fhir.commands import check_config, convert, queue, serve, status
+from sr2fhir.commands import check_config, convert, db, queue, serve, status
 from sr2fhir.errors import ConfigError
 from sr2fhir.exits import ExitStatus
 
-COMMANDS = (convert, serve, queue, status, check_config)  # each registers its sub-command(s)
+COMMANDS = (convert, serve, queue, status, db, check_config)  # each registers its sub-command(s)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,9 @@
 configuration names load and are usable now.
 
 It asks their owners -- sr2fhir.scp.tls (the DICOM TLS listener), sr2fhir.delivery.fhir.client (the
-FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key) and
-sr2fhir.fsutil (folders) -- and turns what they refuse into one ConfigError naming each
-key. Never run at import or while loading: loading stays pure.
+FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key),
+sr2fhir.fsutil (folders) and sr2fhir.spool (the job database) -- and turns what they refuse
+into one ConfigError naming each key. Never run at import or while loading: loading stays pure.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from sr2fhir.config.schema import Bearer, Config, SmartBackend
 from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_key
 from sr2fhir.delivery.fhir.client import tls_context
-from sr2fhir.errors import ConfigError, ConfigProblem
+from sr2fhir.errors import ConfigError, ConfigProblem, SpoolError
 from sr2fhir.fsutil import folder_problem
 from sr2fhir.scp.tls import server_context
+from sr2fhir.spool import check_database
 
 
 def preflight(config: Config) -> None:
-    """Everything `serve` needs: the DICOM TLS listener, the FHIR files, the folders."""
-    _raise([*dicom_tls(config), *fhir_files(config), *folders(config)])
+    """Everything `serve` needs: the DICOM TLS listener, the FHIR files, the folders, the
+    job database (postgresql)."""
+    _raise([*dicom_tls(config), *fhir_files(config), *folders(config), *database(config)])
 
 
 def preflight_fhir(config: Config) -> None:
@@ -92,3 +94,16 @@ def folders(config: Config) -> Iterator[ConfigProblem]:
         if problem:
             src = config.origin(key)
             yield ConfigProblem(key, src, f"{src}: {key}: {path} {problem}")
+
+
+def database(config: Config) -> Iterator[ConfigProblem]:
+    """spool.backend postgresql: the password source holds one and the database answers
+    (its schema version is checked when the gateway opens it: a one-line refusal)."""
+    try:
+        check_database(config)
+    except ConfigError as exc:
+        yield from exc.problems
+    except SpoolError as exc:
+        key = "spool.database_url"
+        src = config.origin(key)
+        yield ConfigProblem(key, src, f"{src}: {key}: {exc}")

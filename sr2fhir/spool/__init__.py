@@ -1,7 +1,12 @@
 """Durable store of received instances and their jobs: the Spool Protocol (spool.model) and
 its two back ends, chosen by spool.backend (spool.backends.open_configured_spool)."""
 
-from sr2fhir.spool.backends import check_database, open_configured_spool
+from sr2fhir.spool.backends import (
+    check_database,
+    database_versions,
+    open_configured_spool,
+    upgrade_database,
+)
 from sr2fhir.spool.model import (
     FileStore,
     FolderSize,
@@ -31,9 +36,11 @@ __all__ = [
     "SpoolRole",
     "SqliteSpool",
     "check_database",
+    "database_versions",
     "node_of",
     "open_configured_spool",
     "open_spool",
     "read_instance_info",
     "short_error",
+    "upgrade_database",
 ]

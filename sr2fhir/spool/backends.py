@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sr2fhir.config.schema import Config, SpoolBackend
 from sr2fhir.spool.model import Spool, SpoolRole
-from sr2fhir.spool.spool import open_spool
+from sr2fhir.spool.spool import DB_NAME, open_spool
+from sr2fhir.spool.sqlite_jobs import SCHEMA_VERSION, SqliteJobStore, table_version
 
 
 def open_configured_spool(config: Config, role: SpoolRole) -> Spool:
@@ -34,3 +35,25 @@ def check_database(config: Config) -> None:
         from sr2fhir.spool.pg_open import probe_database
 
         probe_database(config.spool)
+
+
+def database_versions(config: Config) -> tuple[int, int]:
+    """(the job database's schema version, the version this sr2fhir needs)."""
+    if config.spool.backend is SpoolBackend.POSTGRESQL:
+        from sr2fhir.spool.pg_open import database_versions as postgres_versions
+
+        return postgres_versions(config.spool)
+    return table_version(config.spool.path / DB_NAME), SCHEMA_VERSION
+
+
+def upgrade_database(config: Config) -> tuple[int, int]:
+    """Create the job database's schema or upgrade it; (version before, after)."""
+    if config.spool.backend is SpoolBackend.POSTGRESQL:
+        from sr2fhir.spool.pg_open import upgrade_database as upgrade_postgres
+
+        return upgrade_postgres(config.spool)
+    path = config.spool.path / DB_NAME
+    before = table_version(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    SqliteJobStore(path, timeout=config.spool.db_timeout).close()  # opening upgrades
+    return before, SCHEMA_VERSION

@@ -26,6 +26,7 @@ from sr2fhir.errors import ConfigError, DiskFullError, SpoolError
 
 Row = tuple[Any, ...]
 Connection = psycopg.Connection[Row]
+RECONNECT_FOR = 5.0  # seconds of connection retries before a pool starts over
 DISK_FULL = "53100"  # SQLSTATE disk_full: the server could not extend a file
 
 
@@ -106,8 +107,11 @@ class Database:
             min_size=1,
             max_size=size,
             timeout=spool.db_timeout,
-            check=psycopg_pool.ConnectionPool.check_connection,  # a restarted server's
-            reconnect_timeout=float("inf"),  # connections are dropped; keep trying for ever
+            check=psycopg_pool.ConnectionPool.check_connection,  # drops a restarted
+            # server's connections. While the server is away the pool retries with a
+            # doubling delay and gives up after reconnect_timeout; the next transaction
+            # starts over at once, so a server that is back is found within seconds.
+            reconnect_timeout=max(RECONNECT_FOR, spool.db_timeout),
             name=f"sr2fhir-{name}",
             open=False,
         )

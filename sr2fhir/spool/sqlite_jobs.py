@@ -365,6 +365,18 @@ def _spool_error(what: str, exc: sqlite3.Error) -> SpoolError:
     return (DiskFullError if full else SpoolError)(f"{what}: {exc}")
 
 
+def table_version(path: Path) -> int:
+    """The job table's version in the database at `path` (0: none yet, or made before
+    versions); SpoolError when it cannot be read."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise _spool_error(f"cannot read job database {path}", exc) from exc
+
+
 def _check_held(db: sqlite3.Connection, job_id: int, owner: str) -> None:
     if db.execute(HOLDS, (job_id, owner)).fetchone() is None:
         raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
