@@ -15,7 +15,6 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +232,7 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 # ---------------------------------------------------------------- two nodes, one queue
 
 
-def test_two_nodes_draining_one_queue_never_work_a_job_twice(
-    tmp_path: Path, database: str
-) -> None:
+def test_two_nodes_draining_one_queue_never_work_a_job_twice(tmp_path: Path, database: str) -> None:
     """400 reports queued before two nodes (two worker processes each) start: every job is
     claimed once (attempts 1), delivered once, by one node or the other."""
     config = load_config(env={**spool_env("postgresql", database)})
