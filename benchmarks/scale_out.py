@@ -130,7 +130,6 @@ def _stat(pid: int) -> list[int]:
     return [0, 0, 0, *(int(f) if f.lstrip("-").isdigit() else 0 for f in fields)]
 
 
-
 # ---------------------------------------------------------------- nodes and senders
 
 
