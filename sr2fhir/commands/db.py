@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from sr2fhir.config import Config, SpoolBackend, add_config_flags, config_from_args
 from sr2fhir.errors import SpoolError
@@ -37,29 +38,40 @@ def _where(config: Config) -> str:
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    try:
-        before, after = upgrade_database(config)
-    except SpoolError as exc:
-        print(f"sr2fhir db upgrade: {exc}", file=sys.stderr)
-        return ExitStatus.FAILED
-    if before == after:
-        print(f"{_where(config)}: schema version {after}, up to date")
-    else:
-        print(f"{_where(config)}: schema upgraded from version {before} to {after}")
-    return ExitStatus.OK
+    return _answer(args, "upgrade", upgrade_database, _upgraded)
 
 
 def status(args: argparse.Namespace) -> int:
     """Exit 0 only when the database is at the version this sr2fhir needs."""
-    config = config_from_args(args)
-    try:
-        found, needed = database_versions(config)
-    except SpoolError as exc:
-        print(f"sr2fhir db status: {exc}", file=sys.stderr)
-        return ExitStatus.FAILED
+    return _answer(args, "status", database_versions, _standing)
+
+
+def _upgraded(before: int, after: int) -> tuple[str, bool]:
+    if before == after:
+        return f"schema version {after}, up to date", True
+    return f"schema upgraded from version {before} to {after}", True
+
+
+def _standing(found: int, needed: int) -> tuple[str, bool]:
     state = "up to date" if found == needed else "run `sr2fhir db upgrade`"
     if found > needed:
         state = "newer than this sr2fhir: run a newer sr2fhir"
-    print(f"{_where(config)}: schema version {found}, this sr2fhir needs {needed} ({state})")
-    return ExitStatus.OK if found == needed else ExitStatus.FAILED
+    return f"schema version {found}, this sr2fhir needs {needed} ({state})", found == needed
+
+
+def _answer(
+    args: argparse.Namespace,
+    action: str,
+    ask: Callable[[Config], tuple[int, int]],
+    describe: Callable[[int, int], tuple[str, bool]],
+) -> int:
+    """Ask the database (`ask` -> two versions), print one line, exit 0 when it is right."""
+    config = config_from_args(args)
+    try:
+        versions = ask(config)
+    except SpoolError as exc:
+        print(f"sr2fhir db {action}: {exc}", file=sys.stderr)
+        return ExitStatus.FAILED
+    line, right = describe(*versions)
+    print(f"{_where(config)}: {line}")
+    return ExitStatus.OK if right else ExitStatus.FAILED

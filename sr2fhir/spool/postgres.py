@@ -34,6 +34,7 @@ from sr2fhir.spool.model import (
 )
 from sr2fhir.spool.pg_connect import Conflict, Connection, Database, Row
 from sr2fhir.spool.spool import log_replaced
+from sr2fhir.spool.sql_reads import JobReads
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,10 @@ FROM sr2fhir_job_data AS d JOIN sr2fhir_jobs AS j ON j.id = d.job_id GROUP BY j.
 """
 
 
-class PostgresSpool:
+class PostgresSpool(JobReads):
     """The Spool (model.Spool) of a node sharing one database with other nodes."""
+
+    table, columns, mark = "sr2fhir_jobs", COLUMNS, "%s"
 
     def __init__(
         self, db: Database, lease: float, max_hold: float, lock_fd: int | None = None
@@ -329,26 +332,6 @@ class PostgresSpool:
 
     # ------------------------------------------------------------ operating
 
-    def get(self, job_id: int) -> Job | None:
-        rows = self._rows(f"SELECT {COLUMNS} FROM sr2fhir_jobs WHERE id = %s", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
-        if status is None:
-            rows = self._rows(f"SELECT {COLUMNS} FROM sr2fhir_jobs ORDER BY id LIMIT %s", (limit,))
-        else:
-            rows = self._rows(
-                f"SELECT {COLUMNS} FROM sr2fhir_jobs WHERE status = %s ORDER BY id LIMIT %s",
-                (status.value, limit),
-            )
-        return [_job(row) for row in rows]
-
-    def counts(self) -> dict[JobStatus, int]:
-        counts = dict.fromkeys(JobStatus, 0)
-        for status, count in self._rows("SELECT status, count(*) FROM sr2fhir_jobs GROUP BY 1"):
-            counts[JobStatus(status)] = int(count)
-        return counts
-
     def holders(self) -> dict[str, int]:
         rows = self._rows(
             "SELECT split_part(locked_by, '/', 1), count(*) FROM sr2fhir_jobs "
@@ -391,6 +374,9 @@ class PostgresSpool:
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         with self.db.transaction() as conn:
             return conn.execute(sql, params).fetchall()
+
+    def _to_job(self, row: Row) -> Job:
+        return _job(row)
 
     # ------------------------------------------------------------ start-up and stop
 

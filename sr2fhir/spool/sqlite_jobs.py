@@ -27,6 +27,7 @@ from sr2fhir.spool.model import (
     like_prefix,
     node_of,
 )
+from sr2fhir.spool.sql_reads import JobReads
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -118,8 +119,10 @@ SQLITE_FULL = 13  # "database or disk is full" (sqlite3.SQLITE_FULL from Python 
 Clock = Callable[[], float]
 
 
-class SqliteJobStore:
+class SqliteJobStore(JobReads):
     """The job table in `<data_dir>/jobs.sqlite3`."""
+
+    table, columns, mark = "jobs", COLUMNS, "?"
 
     def __init__(
         self, path: Path, timeout: float = 5.0, clock: Clock = time.time, durable: bool = True
@@ -171,12 +174,15 @@ class SqliteJobStore:
             with suppress(sqlite3.Error):  # the error that brought us here is the one to report
                 self._db.execute("ROLLBACK")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise _spool_error(f"job database {self.path}", exc) from exc
+
+    def _to_job(self, row: tuple[Any, ...]) -> Job:
+        return _job(row)
 
     # ------------------------------------------------------------ receiving
 
@@ -258,9 +264,9 @@ class SqliteJobStore:
         """DONE ("superseded by job N") if a newer version of the instance is queued or
         delivered; None (and nothing changed) if this is the newest. Runs before every
         delivery: the common answer (none newer) is a read, without the write lock."""
-        if not self._query(HOLDS, (job_id, owner)):
+        if not self._rows(HOLDS, (job_id, owner)):
             raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
-        if not self._query(NEWER_VERSION, (job_id,)):
+        if not self._rows(NEWER_VERSION, (job_id,)):
             return None
         with self._transaction() as db:
             _check_held(db, job_id, owner)
@@ -276,7 +282,7 @@ class SqliteJobStore:
         """LOCKED jobs of dead workers (prefix) or with an expired lease go back to READY."""
         cutoff = self._clock() if older_than is None else older_than
         params = (like_prefix(locked_by_prefix), cutoff)
-        if not self._query(LOCKED_SINCE, params):  # the common answer, without the write lock
+        if not self._rows(LOCKED_SINCE, params):  # the common answer, without the write lock
             return 0
         with self._transaction() as db:
             cursor = db.execute(RELEASE_LOCKED, (self._clock(), *params))
@@ -298,29 +304,9 @@ class SqliteJobStore:
 
     # ------------------------------------------------------------ operating
 
-    def get(self, job_id: int) -> Job | None:
-        rows = self._query(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
-        if status is None:
-            rows = self._query(f"SELECT {COLUMNS} FROM jobs ORDER BY id LIMIT ?", (limit,))
-        else:
-            rows = self._query(
-                f"SELECT {COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?",
-                (status.value, limit),
-            )
-        return [_job(row) for row in rows]
-
-    def counts(self) -> dict[JobStatus, int]:
-        counts = dict.fromkeys(JobStatus, 0)
-        for status, count in self._query("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
-            counts[JobStatus(status)] = count
-        return counts
-
     def holders(self) -> dict[str, int]:
         """LOCKED jobs per locked_by."""
-        rows = self._query(
+        rows = self._rows(
             "SELECT locked_by, COUNT(*) FROM jobs WHERE status = 'LOCKED' GROUP BY locked_by"
         )
         return {str(owner): count for owner, count in rows}
@@ -346,10 +332,10 @@ class SqliteJobStore:
 
     def pending_file_keys(self) -> set[str]:
         """File keys of jobs not DONE (DONE rows pile up until purged; their files are gone)."""
-        return {row[0] for row in self._query("SELECT file_key FROM jobs WHERE status != 'DONE'")}
+        return {row[0] for row in self._rows("SELECT file_key FROM jobs WHERE status != 'DONE'")}
 
     def newest_received(self, sop_instance_uid: str) -> float | None:
-        rows = self._query(
+        rows = self._rows(
             "SELECT MAX(received_at) FROM jobs WHERE sop_instance_uid = ?", (sop_instance_uid,)
         )
         return rows[0][0] if rows else None
