@@ -225,3 +225,37 @@ def test_logs_carry_ids_but_no_patient_data(
     for phi in (srfactory.PATIENT_NAME, srfactory.PATIENT_ID, "DOE"):
         assert phi not in text
     assert "FAILED" in text  # the rejection was logged, without the dataset
+
+
+def test_a_worker_whose_job_was_taken_over_drops_it_and_goes_on(
+    spool: Spool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While this worker maps, its node's lease runs out and another node takes the job:
+    the worker neither delivers nor pauses; it drops the job and takes the next one."""
+    taken_id, taken_uid = enqueue(spool, 11)
+    _, next_uid = enqueue(spool, 12)
+    convert = make_converter(MappingOptions())
+    stolen: list[int] = []
+
+    def slow_then_taken(data: bytes) -> dict[str, Any]:
+        if not stolen:
+            assert spool.release_worker("test/") == 1  # its lease ran out ...
+            other = spool.claim("other:2/w0.1")  # ... and another node took the job
+            assert other is not None
+            stolen.append(other.id)
+        return convert(data)
+
+    outbox = tmp_path / "o"
+    run = worker(spool, OutboxSink(outbox), convert=slow_then_taken)
+    caplog.set_level(logging.WARNING, logger="sr2fhir.worker")
+    assert run.run_once() and run.run_once()
+    assert stolen == [taken_id]
+    assert not (outbox / f"{taken_uid}.json").exists()  # not delivered by the loser
+    assert (outbox / f"{next_uid}.json").exists()  # the next job went on
+    held = spool.get(taken_id)
+    assert held is not None and held.status is JobStatus.LOCKED
+    assert held.locked_by == "other:2/w0.1"
+    assert [r.message for r in caplog.records] == [
+        f"job {taken_id} dropped by worker test/w0.1: job {taken_id} is no longer held by "
+        "test/w0.1"
+    ]
