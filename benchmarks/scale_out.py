@@ -9,10 +9,11 @@ a temporary state folder and stops it afterwards). In one run, each case on a fr
   1. one association to one sqlite node, then to one postgresql node (the ack path: file
      fsync + rename + folder fsync + SQLite commit, against one PostgreSQL commit);
   2. four associations to one, two and three postgresql nodes (associations spread evenly).
-Senders are pynetdicom SCUs, one process per association, timing every C-STORE request to
-its response. Per case: ingest SR/s (first request to last response), p50/p95 C-STORE
-latency, end-to-end SR/s (until every job is DONE) and the CPU seconds the PostgreSQL
-server used (postmaster + backends, from /proc) per 1000 SRs.
+Senders are dcmtk storescu runs (TCP_NODELAY=1), one per association, whose time-stamped
+log gives every C-STORE's request-to-response time. Per case: ingest SR/s (association
+request to last response), p50/p95 C-STORE latency, end-to-end SR/s (until every job is
+DONE) and the CPU seconds the PostgreSQL server used (postmaster + backends, /proc) per
+1000 SRs.
   3. failover: two nodes; one node's workers hang delivering to a FHIR server that never
      answers, so it holds two leased jobs; it is killed with SIGKILL; printed: seconds from
      the kill until both jobs are DONE on the other node (spool.lease_timeout --lease, and
@@ -22,7 +23,6 @@ server used (postmaster + backends, from /proc) per 1000 SRs.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import signal
 import socket
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.integration.peers import (
+    DCMTK_ENV,
+    STORESCU,
     GatewayProcess,
     start_gateway,
     stop_process,
@@ -147,63 +150,67 @@ def start_nodes(work: Path, backend: str, url: str | None, count: int) -> list[G
     return nodes
 
 
-def send_timed(port: int, paths: Sequence[str], start: Any, out: Any) -> None:
-    """One association (a process of its own): every C-STORE timed; (first, last, latencies)."""
-    import pydicom
+LOG_CONFIG = """log4cplus.rootLogger = INFO, console
+log4cplus.appender.console = log4cplus::ConsoleAppender
+log4cplus.appender.console.layout = log4cplus::PatternLayout
+log4cplus.appender.console.layout.ConversionPattern = %D{%s.%Q} %m%n
+"""
 
-    from tests.integration.peers import sr_sender_ae
 
-    datasets = [pydicom.dcmread(p) for p in paths]
-    start.wait()  # associating now: the SCP closes an association idle for dicom.request_timeout
-    first = time.time()
-    assoc = sr_sender_ae("BENCH").associate("127.0.0.1", port, ae_title="SR2FHIR")
-    # Without TCP_NODELAY the SCU's small DIMSE writes wait for delayed ACKs (~40 ms each).
-    assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def send_timed(
+    port: int, files: Sequence[Path], log_config: Path
+) -> tuple[float, float, list[float]]:
+    """One association: dcmtk storescu with time-stamped log lines (microseconds); (time of
+    the association request, time of the last response, each request-to-response time)."""
+    command = [STORESCU, "-lc", str(log_config), "-R", "-aet", "BENCH", "-aec", "SR2FHIR"]
+    done = subprocess.run(
+        [*command, "127.0.0.1", str(port), *map(str, files)],
+        env=DCMTK_ENV,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"storescu failed: {done.stdout[-500:]}{done.stderr[-500:]}")
+    first = last = sent = 0.0
     latencies = []
-    for ds in datasets:
-        began = time.perf_counter()
-        status = assoc.send_c_store(ds)
-        latencies.append(time.perf_counter() - began)
-        if status.get("Status") != 0:
-            raise SystemExit(f"C-STORE answered {status.get('Status')}")
-    last = time.time()
-    assoc.release()
-    out.put((first, last, latencies))
+    for line in done.stdout.splitlines():
+        stamp, _, text = line.partition(" ")
+        if stamp.count(".") != 2:
+            continue
+        seconds, millis, micros = stamp.split(".")
+        at = int(seconds) + int(millis) / 1e3 + int(micros) / 1e6
+        if text.startswith("Requesting Association"):
+            first = at
+        elif text.startswith("Sending Store Request"):
+            sent = at
+        elif text.startswith("Received Store Response (Success)"):
+            latencies.append(at - sent)
+            last = at
+    if len(latencies) != len(files):
+        raise SystemExit(f"{len(latencies)} of {len(files)} answered Success")
+    return first, last, latencies
 
 
 def run_case(case: Case, files: Sequence[Path], work: Path, base: str) -> dict[str, float]:
     url = new_database(base, f"bench_{case.nodes}_{case.associations}_{case.backend}")
     if case.backend == "sqlite":
         url = None
+    log_config = work / "dcmtk-log.cfg"
+    log_config.write_text(LOG_CONFIG)
     with ExitStack() as stack:
         nodes = start_nodes(work / case.label.replace(" ", "_"), case.backend, url, case.nodes)
         for node in nodes:
             stack.callback(stop_process, node.proc)
-        ctx = multiprocessing.get_context("spawn")
-        start, out = ctx.Event(), ctx.Queue()
-        senders = [
-            ctx.Process(
-                target=send_timed,
-                args=(
-                    nodes[i % len(nodes)].port,
-                    [str(p) for p in files[i :: case.associations]],
-                    start,
-                    out,
-                ),
-            )
-            for i in range(case.associations)
-        ]
-        for sender in senders:
-            sender.start()
-        time.sleep(3)  # the senders have read their files
+        chunks = [files[i :: case.associations] for i in range(case.associations)]
+        ports = [nodes[i % len(nodes)].port for i in range(case.associations)]
         cpu = server_cpu_s(base)
-        start.set()
-        results = [out.get(timeout=3600) for _ in senders]
-        for sender in senders:
-            sender.join()
+        with ThreadPoolExecutor(case.associations) as pool:
+            results = list(pool.map(send_timed, ports, chunks, [log_config] * len(chunks)))
+        cpu = server_cpu_s(base) - cpu
         first = min(r[0] for r in results)
         last = max(r[1] for r in results)
-        cpu = server_cpu_s(base) - cpu
         wait_until(lambda: _all_done(nodes, url, len(files)), 3600, "every job DONE", 0.05)
         done = time.time()
     latencies = sorted(x for r in results for x in r[2])

@@ -256,6 +256,5 @@ def test_a_worker_whose_job_was_taken_over_drops_it_and_goes_on(
     assert held is not None and held.status is JobStatus.LOCKED
     assert held.locked_by == "other:2/w0.1"
     assert [r.message for r in caplog.records] == [
-        f"job {taken_id} dropped by worker test/w0.1: job {taken_id} is no longer held by "
-        "test/w0.1"
+        f"job {taken_id} dropped by worker test/w0.1: job {taken_id} is no longer held by test/w0.1"
     ]
