@@ -6,6 +6,7 @@ nodes, and how long a killed node's jobs take to move on.
 Needs the cluster of tests/postgres/run.sh (SR2FHIR_TEST_POSTGRES_URL, or it starts one in
 a temporary state folder and stops it afterwards). In one run, each case on a fresh database
 (or data folder), the nodes' workers up before the first C-STORE:
+  0. the ack path alone: Spool.receive in-process (no SCP, no network), p50/p95 per back end;
   1. one association to one sqlite node, then to one postgresql node (the ack path: file
      fsync + rename + folder fsync + SQLite commit, against one PostgreSQL commit);
   2. four associations to one, two and three postgresql nodes (associations spread evenly).
@@ -233,6 +234,33 @@ def _all_done(nodes: Sequence[GatewayProcess], url: str | None, count: int) -> b
     return int(sql(url, "SELECT count(*) FROM sr2fhir_jobs WHERE status = 'DONE'")[0][0]) >= count
 
 
+# ---------------------------------------------------------------- the ack path alone
+
+
+def ack_path(files: Sequence[Path], work: Path, base: str) -> dict[str, tuple[float, float]]:
+    """Spool.receive in-process, no SCP, no network, no workers: what a C-STORE waits for
+    before Success on each back end; {backend: (p50 ms, p95 ms)}."""
+    from sr2fhir.config import load_config
+    from sr2fhir.spool import InstanceInfo, SpoolRole, open_configured_spool
+
+    data = [path.read_bytes() for path in files]
+    found = {}
+    for backend in ("sqlite", "postgresql"):
+        url = new_database(base, "bench_ack") if backend == "postgresql" else None
+        env = {**spool_env(backend, url), "SR2FHIR_SPOOL_DATA_DIR": str(work / f"ack-{backend}")}
+        spool = open_configured_spool(load_config(env=env), SpoolRole.GATEWAY)
+        spool.receive(data[0], InstanceInfo("1.2", "warm-up", "BENCH"))
+        took = []
+        for index, raw in enumerate(data):
+            began = time.perf_counter()
+            spool.receive(raw, InstanceInfo("1.2", f"2.25.{index}", "BENCH"))
+            took.append(time.perf_counter() - began)
+        spool.close()
+        took.sort()
+        found[backend] = (1000 * statistics.median(took), 1000 * took[int(0.95 * (len(took) - 1))])
+    return found
+
+
 # ---------------------------------------------------------------- failover
 
 
@@ -290,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{args.count} SRs per case, {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}"
             )
+            for backend, (p50, p95) in ack_path(files, work, base).items():
+                print(f"ack path in-process, {backend:<10}: p50 {p50:.2f} ms, p95 {p95:.2f} ms")
             columns = ("ingest", "p50", "p95", "end-to-end", "db CPU")
             print(f"{'case':<32} " + " ".join(f"{c:>10}" for c in columns))
             for case in CASES[: args.cases]:
