@@ -261,6 +261,7 @@ def test_a_full_database_disk_is_a_disk_full_error() -> None:
 def test_the_sqlite_path_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
     script = (
         "import sys\n"
+        "import sr2fhir.cli\n"
         "from sr2fhir.config import load_config\n"
         "from sr2fhir.daemon import Gateway\n"
         "from sr2fhir.spool import SpoolRole, open_configured_spool\n"
