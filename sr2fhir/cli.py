@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sr2fhir import __version__
-from sr2fhir.commands import check_config, convert, queue, send_sample, serve, status
+from sr2fhir.commands import check_config, convert, db, queue, send_sample, serve, status
 from sr2fhir.errors import ConfigError
 from sr2fhir.exits import ExitStatus
 
@@ -17,6 +17,7 @@ COMMANDS = (
     serve,
     queue,
     status,
+    db,
     check_config,
     send_sample,
 )  # each registers its sub-command(s)

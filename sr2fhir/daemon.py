@@ -36,7 +36,7 @@ from sr2fhir.ops.stats import Stats
 from sr2fhir.runtime import tune_garbage_collector
 from sr2fhir.scp import StorageScp
 from sr2fhir.scp.handlers import refusing_larger_than
-from sr2fhir.spool import LargeJobs, Spool, open_spool
+from sr2fhir.spool import LargeJobs, Spool, SpoolRole, open_configured_spool
 from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import Converter, StopFlag, Worker, make_converter
 
@@ -47,8 +47,7 @@ ConverterFactory = Callable[[MappingOptions], Converter]
 
 ASSOCIATION_GRACE = 5.0  # seconds running associations get to finish at stop
 WORKER_GRACE = 3.0  # seconds a worker gets to finish its job at stop
-SUPERVISE_EVERY = 1.0
-LEASE_CHECK_EVERY = 30.0
+SUPERVISE_EVERY = 1.0  # seconds: dead workers replaced, leases renewed and expired ones released
 
 
 def build_events(config: Config, stats: Stats | None) -> EventBus:
@@ -102,7 +101,7 @@ def run_worker_process(
     signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     os.nice(config.workers.nice)  # receiving (the durability promise) goes first
     setup_logging(config.logging.level.value, config.logging.format.value)
-    spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
+    spool = open_configured_spool(config, SpoolRole.WORKER)
     parent = multiprocessing.parent_process()
     stats = worker_stats(config, seat) if seat is not None else None
     worker = build_worker(config, spool, worker_id, converter_factory, stats)
@@ -253,12 +252,7 @@ class Gateway:
             log.info(
                 "every Bundle is checked before delivery with %s", StructuralValidator().description
             )
-        self.spool = open_spool(
-            self.config.spool.path,
-            self.config.spool.db_timeout,
-            exclusive=True,
-            min_free_bytes=self.config.spool.min_free_bytes,
-        )
+        self.spool = open_configured_spool(self.config, SpoolRole.GATEWAY)
         self.spool.recover()
         self._watch_space()
         sink = build_sink(self.config)  # here: start-up clean-up and the readiness probe
@@ -303,31 +297,29 @@ class Gateway:
         """Supervise workers until a signal (or request_stop) asks to stop; then stop
         gracefully."""
         self.install_signal_handlers()
-        next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
         watchdog = self.notifier.watchdog_interval  # WatchdogSec= in the unit
         every = min(SUPERVISE_EVERY, watchdog) if watchdog else SUPERVISE_EVERY
         while not self._stop_requested.wait(every):
             if watchdog:
                 self.notifier.watchdog()
             self._watch_space()
-            lease_check = time.monotonic() >= next_lease_check
-            if lease_check:
-                next_lease_check = time.monotonic() + LEASE_CHECK_EVERY
-            self._supervise(lease_check)
+            self._supervise()
             if self.ops is not None:
                 self.ops.publish()
         log.info("stop requested; draining")
         self.stop()
         return ExitStatus.OK
 
-    def _supervise(self, lease_check: bool) -> None:
-        """Replace dead workers, release expired leases. The job database may be unwritable
-        (a full disk): then say so once and try again on the next tick."""
+    def _supervise(self) -> None:
+        """Replace dead workers, renew this node's leases and release expired ones (a dead
+        node's, a stuck worker's). The job database may be unwritable (a full disk) or away:
+        then say so once and try again on the next tick."""
         assert self.pool is not None and self.spool is not None
         try:
             self.pool.supervise()
-            if lease_check and self.spool.release_expired(self.config.workers.lease):
-                log.warning("released jobs locked longer than the lease")
+            released = self.spool.tend_leases(f"{self.instance_id}/")
+            if released:
+                log.warning("%d job(s) whose lease ran out went back to the queue", released)
         except SpoolError as exc:
             if not self._supervision_failing:
                 log.error("supervision cannot update the job database: %s", exc)

@@ -54,6 +54,12 @@ class DiskFullError(SpoolError):
     and both resume by themselves once there is space again."""
 
 
+class LeaseLostError(SpoolError):
+    """The worker no longer holds the job it is working on: its lease ran out (its node
+    stopped renewing it) and the job went back to the queue, perhaps to another node. The
+    worker drops the job; the update it tried did not happen (fencing)."""
+
+
 class StoreRefused(Sr2FhirError):
     """The SCP will not store this instance: the C-STORE answers `status` (never Success),
     with the message as its Error Comment; nothing is kept."""

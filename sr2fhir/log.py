@@ -58,3 +58,6 @@ def _quiet_libraries() -> None:
     _config.LOG_HANDLER_LEVEL = "none"
     for name in PHI_PRONE_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # psycopg's pool warns on every failed reconnection, over several lines; what fails
+    # while the job database is away is said once by the SCP, the workers and supervision.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -4,7 +4,8 @@ A worker is a loop over one Spool, one Converter and one Sink, all injected. Map
 fail the job at once (file quarantined); sink errors retry with capped exponential backoff and
 jitter. Whatever one report does, the loop goes on with the next. When the spool itself fails
 (a full disk, a database busy too long) the job in hand goes back to the queue uncounted and
-the worker pauses, longer each time up to SPOOL_PAUSE_MAX, until the spool answers again.
+the worker pauses, longer each time up to SPOOL_PAUSE_MAX, until the spool answers again. A
+worker that lost its job's lease (LeaseLostError: the job went back to the queue) drops it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from sr2fhir.delivery import Sink
 from sr2fhir.delivery.retry import RetryPolicy, failure_of
-from sr2fhir.errors import MappingError, SpoolError, SrParseError
+from sr2fhir.errors import LeaseLostError, MappingError, SpoolError, SrParseError
 from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
 from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
@@ -105,6 +106,8 @@ class Worker:
         log.debug("job %d LOCKED by %s (attempt %d)", job.id, self.worker_id, job.attempts)
         try:
             self.process(job)
+        except LeaseLostError as exc:  # its node stopped renewing; it may run elsewhere now
+            log.warning("job %d dropped by worker %s: %s", job.id, self.worker_id, exc)
         except SpoolError:
             self._held = job  # still LOCKED: given back before the next claim
             raise

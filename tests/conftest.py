@@ -1,17 +1,21 @@
 """Shared fixtures: pydicom set up as the gateway reads, the IG folder, the IG's example
-report. Shared helpers live in tests/support/."""
+report, a spool of each back end. Shared helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
+from sr2fhir.config import Config
 from sr2fhir.runtime import configure_pydicom_reading
+from sr2fhir.spool import Spool
 from tests.support.paths import shared_dir
+from tests.support.postgres import backend_config, open_for
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,3 +52,19 @@ def ig_example_dataset(ig_dir: Path) -> Dataset:
     ds.ensure_file_meta()
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
     return ds
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spool_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Config]:
+    """A spool configuration of each back end (postgresql: a fresh database in the cluster
+    of tests/postgres/run.sh), its data folder `tmp_path / "data"`."""
+    with backend_config(request.param, tmp_path / "data") as config:
+        yield config
+
+
+@pytest.fixture
+def any_spool(spool_config: Config) -> Iterator[Spool]:
+    """The gateway's spool of `spool_config`'s back end."""
+    opened = open_for(spool_config)
+    yield opened
+    opened.close()

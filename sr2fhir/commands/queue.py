@@ -1,6 +1,7 @@
 """`sr2fhir queue status|list|show|retry|purge`: look at and steer the job queue.
 
-Safe while the gateway runs: each command is a few short transactions on the same spool.
+Safe while the gateway runs: each command is a few short transactions on the same spool (with
+spool.backend postgresql: the database every node shares; LOCKED jobs name their node).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import datetime, timezone
 from sr2fhir.commands.data_folder import require_data_folder
 from sr2fhir.config import add_config_flags, config_from_args
 from sr2fhir.exits import ExitStatus
-from sr2fhir.spool import Job, JobStatus, Spool, open_spool
+from sr2fhir.spool import Job, JobStatus, Spool, SpoolRole, open_configured_spool
 
 DAY = 86400.0
-ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {}"
+ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {:<64} {}"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +62,7 @@ def _open(args: argparse.Namespace) -> Spool | None:
     config = config_from_args(args)
     if not require_data_folder(config, f"queue {args.action}"):
         return None
-    return open_spool(config.spool.path, config.spool.db_timeout)
+    return open_configured_spool(config, SpoolRole.READER)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -71,6 +72,8 @@ def status(args: argparse.Namespace) -> int:
     try:
         for state, count in spool.counts().items():
             print(f"{state.value:<7} {count}")
+        for node, count in sorted(spool.holders().items()):
+            print(f"LOCKED by {node} {count}")
     finally:
         spool.close()
     return ExitStatus.OK
@@ -82,10 +85,12 @@ def list_jobs(args: argparse.Namespace) -> int:
         return ExitStatus.FAILED
     try:
         state = JobStatus(args.state) if args.state else None
-        print(ROW.format("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID"))
+        header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "HELD BY")
+        print(ROW.format(*header))
         for job in spool.list_jobs(state, args.limit):
             when, ae, uid = _when(job.received_at), job.instance.calling_ae, job.sop_instance_uid
-            print(ROW.format(job.id, job.status.value, job.attempts, when, ae, uid))
+            held = job.locked_by or "-"
+            print(ROW.format(job.id, job.status.value, job.attempts, when, ae, uid, held))
     finally:
         spool.close()
     return ExitStatus.OK

@@ -22,7 +22,7 @@ from sr2fhir.ops.probe import LOOPBACK, fetch
 from sr2fhir.ops.queue_view import QueueView, read_queue
 from sr2fhir.ops.service import HISTORY_EVERY, SCP_STATS, read_history, worker_stats_name
 from sr2fhir.ops.stats import Histogram, Snapshot, read_stats, stats_dir
-from sr2fhir.spool import open_spool
+from sr2fhir.spool import SpoolRole, open_configured_spool
 
 WINDOWS = ((60.0, "1 min"), (900.0, "15 min"))
 
@@ -68,7 +68,7 @@ def probe(config: Config, path: str) -> int:
 def gather(config: Config, now: float | None = None) -> dict[str, Any]:
     """Everything `status` shows, as plain data."""
     now = time.time() if now is None else now
-    spool = open_spool(config.spool.path, config.spool.db_timeout, durable=False)
+    spool = open_configured_spool(config, SpoolRole.READER)
     try:
         queue = read_queue(spool)
     finally:
@@ -81,6 +81,7 @@ def gather(config: Config, now: float | None = None) -> dict[str, Any]:
         "data_dir": str(config.spool.path),
         "gateway": _gateway_state(history, now),
         "queue": {state.value: count for state, count in queue.counts.items()},
+        "locked_by_node": dict(sorted((queue.holders or {}).items())),
         "deliveries": queue.outcomes,
         "rates_per_minute": {label: _rates(history, span) for span, label in WINDOWS},
         "latency_seconds": _latency(workers.histograms.get(metrics.LATENCY, Histogram())),
@@ -178,6 +179,7 @@ def describe(p: dict[str, Any]) -> str:
         ("data folder", p["data_dir"]),
         ("gateway", f"{gateway['state']} ({gateway['detail']})"),
         ("queue", "  ".join(f"{state} {n}" for state, n in p["queue"].items())),
+        ("LOCKED by", ", ".join(f"{node} {n}" for node, n in p["locked_by_node"].items()) or "-"),
         ("deliveries", ", ".join(f"{k} {v}" for k, v in p["deliveries"].items())),
         ("rates", "; ".join(rates) or "-"),
         ("latency", _describe_latency(latency)),

@@ -9,6 +9,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 Check = Callable[[Any], "str | None"]
 
@@ -63,6 +64,26 @@ def http_url(value: str | None) -> str | None:
     if value is None or _HTTP_URL.match(value):
         return None
     return "must be an http:// or https:// URL"
+
+
+def postgres_url(value: str | None) -> str | None:
+    """A libpq URL without a password (that comes from a variable or a file, never the
+    config, which is logged). The value itself is never quoted back."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return "must be a postgresql://user@host:port/database URL"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "must be a postgresql://user@host:port/database URL"
+    if password is not None or "password" in parse_qs(parts.query):
+        return (
+            "must not hold a password: use spool.database_password_env or "
+            "spool.database_password_file"
+        )
+    return None
 
 
 def ae_title(value: str) -> str | None:

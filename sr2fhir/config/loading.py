@@ -44,6 +44,8 @@ from sr2fhir.config.schema import (
     Key,
     NoAuth,
     SinkKind,
+    SpoolBackend,
+    SpoolConfig,
     auth_file_key,
     section_keys,
 )
@@ -224,6 +226,9 @@ class _Builder:
         if name == "dicom":
             for rule_key, text in dicom_rules(section):
                 self.problem(rule_key, "", text)
+        if name == "spool":
+            for rule_key, text in spool_rules(section):
+                self.problem(rule_key, self.origins.get(rule_key, DEFAULTS), text)
         return section
 
     def _check(self, key: Key, value: Any) -> bool:
@@ -306,6 +311,15 @@ def dicom_rules(dicom: DicomConfig) -> Iterator[tuple[str, str]]:
     if dicom.tls_require_client_cert and dicom.tls_ca is None:
         text = "dicom.tls_require_client_cert is true but dicom.tls_ca is not set"
         yield "dicom.tls_require_client_cert", text
+
+
+def spool_rules(spool: SpoolConfig) -> Iterator[tuple[str, str]]:
+    """(key, message) for each rule broken between the spool keys."""
+    if spool.backend is SpoolBackend.POSTGRESQL and not spool.database_url:
+        yield "spool.database_url", "spool.backend is postgresql but spool.database_url is not set"
+    if spool.database_password_env and spool.database_password_file:
+        text = "spool.database_password_env and spool.database_password_file are both set: keep one"
+        yield "spool.database_password_file", text
 
 
 def fhir_rules(fhir: FhirConfig, values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

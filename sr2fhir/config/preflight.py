@@ -2,9 +2,9 @@
 configuration names load and are usable now, and its listeners can bind.
 
 It asks their owners -- sr2fhir.scp.tls (the DICOM TLS listener), sr2fhir.delivery.fhir.client (the
-FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key) and
-sr2fhir.fsutil (folders) -- and turns what they refuse into one ConfigError naming each
-key. Never run at import or while loading: loading stays pure.
+FHIR server's TLS context), sr2fhir.delivery.fhir.auth (token sources, the SMART key),
+sr2fhir.fsutil (folders) and sr2fhir.spool (the job database) -- and turns what they refuse
+into one ConfigError naming each key. Never run at import or while loading: loading stays pure.
 """
 
 from __future__ import annotations
@@ -17,21 +17,23 @@ from dataclasses import dataclass
 from sr2fhir.config.schema import Bearer, Config, SmartBackend
 from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_key
 from sr2fhir.delivery.fhir.client import tls_context
-from sr2fhir.errors import ConfigError, ConfigProblem
+from sr2fhir.errors import ConfigError, ConfigProblem, SpoolError
 from sr2fhir.fsutil import folder_problem
 from sr2fhir.scp.tls import server_context
+from sr2fhir.spool import check_database
 
 
 def preflight(config: Config, *, ops_endpoint: bool = False) -> None:
     """Everything `serve` needs: the DICOM listeners' addresses and ports, the TLS files, the
-    FHIR files, the folders. `ops_endpoint` (check-config) adds http.host/http.port, which
-    `serve` does without (it starts without its operations endpoint rather than not at all)."""
+    FHIR files, the folders, the job database (postgresql). `ops_endpoint` (check-config)
+    adds http.host/http.port, which `serve` does without (it starts without its operations
+    endpoint rather than not at all)."""
     _raise(preflight_problems(config, ops_endpoint=ops_endpoint))
 
 
 def preflight_problems(config: Config, *, ops_endpoint: bool = False) -> list[ConfigProblem]:
     """What preflight raises, as a list."""
-    problems = [*dicom_tls(config), *fhir_files(config), *folders(config)]
+    problems = [*dicom_tls(config), *fhir_files(config), *folders(config), *database(config)]
     return [*problems, *listeners(config, ops_endpoint=ops_endpoint)]
 
 
@@ -165,3 +167,14 @@ class PortInUse(ConfigProblem):
 def _problem(config: Config, key: str, why: str) -> ConfigProblem:
     src = config.origin(key)
     return ConfigProblem(key, src, f"{src}: {key}: {why}")
+
+
+def database(config: Config) -> Iterator[ConfigProblem]:
+    """spool.backend postgresql: the password source holds one and the database answers
+    (its schema version is checked when the gateway opens it: a one-line refusal)."""
+    try:
+        check_database(config)
+    except ConfigError as exc:
+        yield from exc.problems
+    except SpoolError as exc:
+        yield _problem(config, "spool.database_url", str(exc))

@@ -55,6 +55,14 @@ class SinkKind(Choice):
     FHIR = "fhir"
 
 
+class SpoolBackend(Choice):
+    """Where jobs and received bytes live: SQLite + the data folder (one node), or one
+    PostgreSQL database shared by any number of nodes (docs/scale-out.md)."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
 class WorkerMode(Choice):
     PROCESS = "process"
     THREAD = "thread"
@@ -140,12 +148,19 @@ class DicomConfig:
 
 @dataclass(frozen=True, slots=True)
 class SpoolConfig:
-    """Where received instances, the job database, the outbox and the quarantine live."""
+    """Where received instances and their jobs live (sqlite: the data folder; postgresql:
+    the database), and the node's own folder (counters, audit, default outbox)."""
 
+    backend: SpoolBackend = SpoolBackend.SQLITE
     data_dir: str = "./sr2fhir-data"
     db_timeout: float = setting(5.0, check=checks.positive)
-    # below it: warn, refuse C-STOREs (0xA700); 0 = no limit
+    # below it: warn, refuse C-STOREs (0xA700); 0 = no limit (sqlite only)
     min_free_bytes: int = setting(100_000_000, check=checks.not_negative)
+    database_url: str | None = setting(None, check=checks.postgres_url)
+    database_password_env: str | None = None  # the name of the variable, not the password
+    database_password_file: str | None = None
+    pool_size: int = setting(4, check=checks.positive)
+    lease_timeout: float = setting(30.0, check=checks.positive)
 
     @property
     def path(self) -> Path:

@@ -97,6 +97,13 @@ def render(
             [({"state": state.value}, count) for state, count in queue.counts.items()],
         ),
         Family(
+            "jobs_locked",
+            "gauge",
+            "LOCKED jobs by the node holding them (`host:pid` of its gateway; several nodes "
+            "share one job database with spool.backend postgresql).",
+            [({"node": node}, count) for node, count in sorted((queue.holders or {}).items())],
+        ),
+        Family(
             "deliveries",
             "gauge",
             "Jobs in the job table by delivery outcome: delivered (DONE), retrying (READY after "

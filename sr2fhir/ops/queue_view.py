@@ -17,8 +17,9 @@ OUTCOMES = ("delivered", "retrying", "rejected", "failed")
 
 @dataclass(frozen=True, slots=True)
 class QueueView:
-    """Job counts per state, deliveries per outcome, spool size, the latest errors, and the
-    free space on the data folder's filesystem with its limit (spool.min_free_bytes)."""
+    """Job counts per state, deliveries per outcome, spool size, the latest errors, the
+    free space on the data folder's filesystem with its limit (spool.min_free_bytes), and
+    which node holds how many LOCKED jobs."""
 
     counts: dict[JobStatus, int]
     outcomes: dict[str, int]
@@ -26,6 +27,7 @@ class QueueView:
     last_errors: list[Job]
     free_bytes: int | None = None  # None when the filesystem cannot be asked
     min_free_bytes: int = 0
+    holders: dict[str, int] | None = None  # LOCKED jobs per node (several share a database)
 
 
 def read_queue(spool: Spool, scan_limit: int = SCAN_LIMIT, errors: int = 5) -> QueueView:
@@ -42,4 +44,4 @@ def read_queue(spool: Spool, scan_limit: int = SCAN_LIMIT, errors: int = 5) -> Q
     }
     latest = sorted(failed + waiting, key=lambda job: job.updated_at, reverse=True)[:errors]
     free, min_free = spool.free_bytes()
-    return QueueView(counts, outcomes, spool.sizes(), latest, free, min_free)
+    return QueueView(counts, outcomes, spool.sizes(), latest, free, min_free, spool.holders())

@@ -25,7 +25,7 @@ from sr2fhir.ops import health, metrics, prometheus
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Stats, read_stats, stats_dir
-from sr2fhir.spool import Spool, open_spool
+from sr2fhir.spool import Spool, SpoolRole, open_configured_spool
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,7 @@ class GatewayOps:
     def _own_spool(self) -> Spool:
         with self._spool_lock:
             if self._spool is None:
-                spool = self.config.spool
-                self._spool = open_spool(
-                    spool.path, spool.db_timeout, durable=False, min_free_bytes=spool.min_free_bytes
-                )
+                self._spool = open_configured_spool(self.config, SpoolRole.READER)
             return self._spool
 
     def _check_spool(self) -> Check:

@@ -1,5 +1,13 @@
-"""Durable store of received instances: Part-10 files plus a job table (see spool.model)."""
+"""Durable store of received instances and their jobs: the Spool Protocol (spool.model) and
+its two back ends, chosen by spool.backend (spool.backends.open_configured_spool)."""
 
+from sr2fhir.spool.backends import (
+    check_database,
+    database_versions,
+    missing_spool,
+    open_configured_spool,
+    upgrade_database,
+)
 from sr2fhir.spool.model import (
     FileStore,
     FolderSize,
@@ -8,9 +16,13 @@ from sr2fhir.spool.model import (
     JobStatus,
     JobStore,
     LargeJobs,
+    RecoveryReport,
+    Spool,
+    SpoolRole,
+    node_of,
     short_error,
 )
-from sr2fhir.spool.spool import RecoveryReport, Spool, open_spool, read_instance_info
+from sr2fhir.spool.spool import SqliteSpool, open_spool, read_instance_info
 
 __all__ = [
     "FileStore",
@@ -22,7 +34,15 @@ __all__ = [
     "LargeJobs",
     "RecoveryReport",
     "Spool",
+    "SpoolRole",
+    "SqliteSpool",
+    "check_database",
+    "database_versions",
+    "missing_spool",
+    "node_of",
+    "open_configured_spool",
     "open_spool",
     "read_instance_info",
     "short_error",
+    "upgrade_database",
 ]

@@ -1,7 +1,9 @@
 """What the spool stores and the Protocols its back ends implement.
 
-Nothing outside spool/ may assume SQLite or a local path: code elsewhere sees a JobStore,
-a FileStore and opaque file keys.
+Nothing outside spool/ may assume SQLite, PostgreSQL or a local path: code elsewhere sees
+the Spool Protocol (the one door to durable state), Jobs and opaque file keys. Two spools
+implement it: SqliteSpool (a JobStore on SQLite beside a FileStore on a local folder, the
+embedded default) and PostgresSpool (rows and bytes in one database, for several nodes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ class JobStatus(enum.Enum):
     LOCKED = "LOCKED"
     DONE = "DONE"
     FAILED = "FAILED"
+
+
+class SpoolRole(enum.Enum):
+    """Who opens the spool, which decides how it is opened (spool.backends)."""
+
+    GATEWAY = "gateway"  # receives and supervises: durable commits, the data folder locked
+    WORKER = "worker"  # claims and finishes: a lost commit only means a job runs again
+    READER = "reader"  # queue, status, the ops endpoint: looks, and steers (retry, purge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +88,29 @@ class Enqueued:
 
 
 class JobStore(Protocol):
-    """The job table. Every method is one transaction; claim is safe across processes."""
+    """The job table of SqliteSpool. Every method is one transaction; claim is safe across
+    processes; `owner` methods change a job only while `owner` holds it (LeaseLostError)."""
 
     def enqueue(self, info: InstanceInfo, file_key: str, size: int = 0) -> Enqueued: ...
 
     def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None: ...
 
-    def mark_done(self, job_id: int) -> None: ...
+    def mark_done(self, job_id: int, owner: str) -> None: ...
 
     def mark_failed(
-        self, job_id: int, error: str, file_key: str | None = None, outcome: str | None = None
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        file_key: str | None = None,
+        outcome: str | None = None,
     ) -> None: ...
 
-    def schedule_retry(self, job_id: int, error: str, delay: float) -> Job: ...
+    def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job: ...
 
-    def supersede_if_newer(self, job_id: int) -> Job | None: ...
+    def supersede_if_newer(self, job_id: int, owner: str) -> Job | None: ...
 
-    def release(self, job_id: int) -> None: ...
+    def release(self, job_id: int, owner: str) -> None: ...
 
     def release_locked(
         self, locked_by_prefix: str = "", older_than: float | None = None
@@ -105,6 +121,8 @@ class JobStore(Protocol):
     def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]: ...
 
     def counts(self) -> dict[JobStatus, int]: ...
+
+    def holders(self) -> dict[str, int]: ...
 
     def reset_to_ready(self, job_id: int, file_key: str) -> None: ...
 
@@ -118,7 +136,7 @@ class JobStore(Protocol):
 
 
 class FileStore(Protocol):
-    """Durable bytes: `put` returns only once the bytes survive a power cut."""
+    """The Part-10 files of SqliteSpool: `put` returns once the bytes survive a power cut."""
 
     def put(self, data: bytes, received_at: float) -> str: ...
 
@@ -145,6 +163,126 @@ class FileStore(Protocol):
     def discard_temp(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What start-up recovery did (all zero on a clean start)."""
+
+    released: int = 0
+    orphans_enqueued: int = 0
+    orphans_superseded: int = 0
+    unreadable_quarantined: int = 0
+    temp_discarded: int = 0
+
+
+class Spool(Protocol):
+    """Receive, hand out, finish and recover jobs: the only door to durable state.
+
+    Code outside spool/ calls these methods, never a back end. Updates of a claimed job
+    (finish, reject, give_up, retry_later, supersede_if_newer, release) are fenced: they take
+    effect only while `job.locked_by` still holds it, and raise LeaseLostError otherwise.
+    """
+
+    # receiving (SCP side)
+    def receive(self, data: bytes, info: InstanceInfo) -> int:
+        """Store one Part-10 instance durably and queue it (a READY job of the same instance
+        is replaced); raise SpoolError (DiskFullError when out of room) if that fails."""
+
+    # working (worker side)
+    def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None:
+        """The next due job, now LOCKED by `worker_id`; None when nothing is due. Versions
+        of one SOP instance are never LOCKED at once."""
+
+    def read(self, job: Job) -> bytes:
+        """The instance's Part-10 bytes (OSError when they are gone)."""
+
+    def finish(self, job: Job) -> None:
+        """Delivered: DONE, and the spooled copy is no longer needed."""
+
+    def reject(self, job: Job, reason: str) -> None:
+        """Will never map: FAILED at once, the bytes quarantined."""
+
+    def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
+        """Delivery failed for good: FAILED, the bytes kept for `queue retry`."""
+
+    def retry_later(self, job: Job, reason: str, delay: float) -> Job:
+        """READY again after `delay` s, or DONE when a newer version arrived meanwhile."""
+
+    def supersede_if_newer(self, job: Job) -> Job | None:
+        """Before delivering: DONE ("superseded by job N") when a newer version of the
+        instance is queued or delivered; None when `job` is the newest."""
+
+    def release(self, job: Job) -> None:
+        """Give a claimed job back untouched: the claim does not count as an attempt."""
+
+    def release_worker(self, worker_prefix: str) -> int:
+        """Jobs LOCKED by workers whose id starts with `worker_prefix` go back to READY."""
+
+    def tend_leases(self, node_prefix: str) -> int:
+        """The node's supervision tick: renew the leases of the jobs this node's workers
+        hold (ids starting with `node_prefix`) and release expired ones; how many released."""
+
+    def check_writable(self) -> None:
+        """Raise SpoolError (DiskFullError when full) unless an instance can be stored now."""
+
+    # operating (queue, status, ops)
+    def get(self, job_id: int) -> Job | None: ...
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+        """Jobs (of one state), oldest first."""
+
+    def counts(self) -> dict[JobStatus, int]:
+        """Jobs per state (every state present)."""
+
+    def holders(self) -> dict[str, int]:
+        """LOCKED jobs per node (the part of `locked_by` before the first '/')."""
+
+    def is_quarantined(self, job: Job) -> bool:
+        """Its bytes were set aside: the report cannot be mapped."""
+
+    def sizes(self) -> dict[str, FolderSize]:
+        """Instances waiting ("files") and quarantined ("quarantine"), with their bytes."""
+
+    def shortage(self) -> str | None:
+        """Why new instances are refused now (spool.min_free_bytes); None while there is room."""
+
+    def free_bytes(self) -> tuple[int | None, int]:
+        """(bytes free where instances are stored, or None when that cannot be asked; limit)."""
+
+    def retry(self, job_id: int) -> bool:
+        """Run a FAILED job again now; False when it is not FAILED."""
+
+    def retry_failed(self) -> int:
+        """Run every FAILED job again now; how many."""
+
+    def purge_done(self, older_than: float) -> int:
+        """Forget DONE jobs last updated before `older_than`; how many."""
+
+    # start-up and stop
+    def recover(self) -> RecoveryReport:
+        """Before any worker or association starts: what a crash of this node left behind
+        (sqlite: every LOCKED job, the node is alone; postgresql: expired leases only)."""
+
+    def close(self) -> None: ...
+
+
+def node_of(worker_id: str) -> str:
+    """The node part of a worker id (`host:pid/w0.1` -> `host:pid`)."""
+    return worker_id.split("/", 1)[0]
+
+
+def holder_of(job: Job) -> str:
+    """Who claimed `job` (the fenced updates are made in its name)."""
+    if job.locked_by is None:
+        raise ValueError(f"job {job.id} was not claimed")
+    return job.locked_by
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern (escape character: backslash) matching what starts with `prefix`."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def short_error(text: str, limit: int = 500) -> str:
     """One line, bounded: what goes into last_error and the log."""
     line = " ".join(text.split())
@@ -160,5 +298,11 @@ __all__: Sequence[str] = (
     "JobStatus",
     "JobStore",
     "LargeJobs",
+    "RecoveryReport",
+    "Spool",
+    "SpoolRole",
+    "holder_of",
+    "like_prefix",
+    "node_of",
     "short_error",
 )

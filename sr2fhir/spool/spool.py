@@ -1,4 +1,5 @@
-"""The spool: a FileStore and a JobStore used together so that nothing acknowledged is lost.
+"""SqliteSpool, the embedded default: a FileStore (a local folder) and a JobStore (SQLite)
+used together so that nothing acknowledged is lost.
 
 Order of writes on receive: file (durable) first, then the job row. A crash in between leaves
 a file without a row, which start-up recovery enqueues; a row never points at a missing file.
@@ -13,7 +14,6 @@ import io
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
@@ -28,6 +28,9 @@ from sr2fhir.spool.model import (
     JobStatus,
     JobStore,
     LargeJobs,
+    RecoveryReport,
+    holder_of,
+    node_of,
 )
 from sr2fhir.spool.space import SpaceGuard, storage_error
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
@@ -36,32 +39,26 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "jobs.sqlite3"
 LOCK_NAME = "gateway.lock"
+DEFAULT_LEASE = 300.0  # workers.lease
 
 
-@dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    """What start-up recovery did (all zero on a clean start)."""
-
-    released: int = 0
-    orphans_enqueued: int = 0
-    orphans_superseded: int = 0
-    unreadable_quarantined: int = 0
-    temp_discarded: int = 0
-
-
-class Spool:
-    """Receive, hand out, finish and recover jobs; the only place that pairs rows and files.
-
-    The only door to durable state: code outside spool/ calls these methods and never
-    `jobs` or `files`, so another JobStore/FileStore (PostgreSQL) can sit behind them.
-    """
+class SqliteSpool:
+    """The Spool (model.Spool) of one node: the only place that pairs rows and files."""
 
     def __init__(
-        self, jobs: JobStore, files: FileStore, space: SpaceGuard, lock_fd: int | None = None
+        self,
+        jobs: JobStore,
+        files: FileStore,
+        space: SpaceGuard,
+        lock_fd: int | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
+        """`lease`: seconds after which a job still LOCKED goes back to READY (its worker no
+        longer answers; a dead worker's jobs are released at once by release_worker)."""
         self.jobs = jobs
         self.files = files
         self.space = space  # the data folder and its free-space limit
+        self.lease = lease
         self._lock_fd = lock_fd
 
     # ------------------------------------------------------------ receiving (SCP side)
@@ -81,12 +78,7 @@ class Spool:
             raise
         if enqueued.replaced_file_key is not None:
             self._delete(enqueued.replaced_file_key)
-            log.info(
-                "job %d replaced by a new version: sop_instance_uid=%s calling_ae=%s",
-                enqueued.job_id,
-                info.sop_instance_uid,
-                info.calling_ae,
-            )
+            log_replaced(enqueued.job_id, info)
         return enqueued.job_id
 
     # ------------------------------------------------------------ working (worker side)
@@ -100,7 +92,7 @@ class Spool:
 
     def finish(self, job: Job) -> None:
         """Delivered: DONE, and the spooled copy is no longer needed."""
-        self.jobs.mark_done(job.id)
+        self.jobs.mark_done(job.id, holder_of(job))
         self._delete(job.file_key)
 
     def reject(self, job: Job, reason: str) -> None:
@@ -109,15 +101,15 @@ class Spool:
             key = self.files.quarantine(job.file_key)
         except OSError as exc:
             raise storage_error(f"cannot quarantine {job.file_key}", exc) from exc
-        self.jobs.mark_failed(job.id, reason, key)
+        self.jobs.mark_failed(job.id, holder_of(job), reason, key)
 
     def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
         """Delivery failed for good: FAILED (with the server's OperationOutcome, if any),
         file kept in the spool for `queue retry`."""
-        self.jobs.mark_failed(job.id, reason, outcome=outcome)
+        self.jobs.mark_failed(job.id, holder_of(job), reason, outcome=outcome)
 
     def retry_later(self, job: Job, reason: str, delay: float) -> Job:
-        updated = self.jobs.schedule_retry(job.id, reason, delay)
+        updated = self.jobs.schedule_retry(job.id, holder_of(job), reason, delay)
         if updated.status is JobStatus.DONE:  # a newer version superseded this one
             self._delete(job.file_key)
         return updated
@@ -126,7 +118,7 @@ class Spool:
         """Before delivering: a newer version of the instance (queued or delivered) wins, so
         an older one -- e.g. a FAILED version run again by `queue retry` -- never overwrites
         it. DONE without delivery then; None when `job` is the newest."""
-        updated = self.jobs.supersede_if_newer(job.id)
+        updated = self.jobs.supersede_if_newer(job.id, holder_of(job))
         if updated is not None:
             self.files.delete(job.file_key)
         return updated
@@ -134,17 +126,17 @@ class Spool:
     def release(self, job: Job) -> None:
         """Give a claimed job back untouched (the spool failed under it): the claim does not
         count as an attempt."""
-        self.jobs.release(job.id)
+        self.jobs.release(job.id, holder_of(job))
 
     def release_worker(self, worker_prefix: str) -> int:
         """Jobs LOCKED by a worker whose id starts with `worker_prefix` (a seat whose worker
         died or stopped) go back to READY; how many."""
         return self.jobs.release_locked(worker_prefix)
 
-    def release_expired(self, lease: float) -> int:
-        """Jobs LOCKED longer than `lease` seconds (a worker that no longer answers) go back
-        to READY; how many."""
-        return self.jobs.release_locked(older_than=time.time() - lease)
+    def tend_leases(self, node_prefix: str) -> int:
+        """One node: no lease to renew (the folder lock says the node lives); jobs LOCKED
+        longer than `lease` seconds (a worker that no longer answers) go back to READY."""
+        return self.jobs.release_locked(older_than=time.time() - self.lease)
 
     def check_writable(self) -> None:
         """Raise SpoolError (DiskFullError on a full disk) unless a file can be stored now."""
@@ -168,6 +160,12 @@ class Spool:
     def counts(self) -> dict[JobStatus, int]:
         """Jobs per state (every state present)."""
         return self.jobs.counts()
+
+    def holders(self) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for owner, count in self.jobs.holders().items():
+            held[node_of(owner)] = held.get(node_of(owner), 0) + count
+        return held
 
     def is_quarantined(self, job: Job) -> bool:
         """Its file was set aside: the report cannot be mapped (not a delivery failure)."""
@@ -208,9 +206,10 @@ class Spool:
 
     # ------------------------------------------------------------ start-up
 
-    def recover(self, locked_by_prefix: str = "") -> RecoveryReport:
-        """Before any worker or association starts: stale locks, temp files, orphan files."""
-        released = self.jobs.release_locked(locked_by_prefix)
+    def recover(self) -> RecoveryReport:
+        """Before any worker or association starts: stale locks (the node is alone: every
+        LOCKED job is its own), temp files, orphan files."""
+        released = self.jobs.release_locked()
         temp = self.files.discard_temp()
         # By file name: names are unique, and a crash may have left a row's folder behind a move.
         pending = {_name(key) for key in self.jobs.pending_file_keys()}
@@ -243,7 +242,7 @@ class Spool:
             return "superseded"
         job_id = self.jobs.enqueue(info, key, len(data)).job_id
         log.info(
-            "job %d recovered from spool file: sop_instance_uid=%s calling_ae=%s",
+            "job %d recovered from a spool file: sop_instance_uid=%s calling_ae=%s",
             job_id,
             info.sop_instance_uid,
             info.calling_ae,
@@ -259,6 +258,16 @@ class Spool:
 
 def _name(key: str) -> str:
     return key.rsplit("/", 1)[-1]
+
+
+def log_replaced(job_id: int, info: InstanceInfo) -> None:
+    """The INFO line of a READY job whose instance arrived again (the new version wins)."""
+    log.info(
+        "job %d replaced by a new version: sop_instance_uid=%s calling_ae=%s",
+        job_id,
+        info.sop_instance_uid,
+        info.calling_ae,
+    )
 
 
 def read_instance_info(data: bytes) -> InstanceInfo:
@@ -281,7 +290,8 @@ def open_spool(
     exclusive: bool = False,
     durable: bool = True,
     min_free_bytes: int = 0,
-) -> Spool:
+    lease: float = DEFAULT_LEASE,
+) -> SqliteSpool:
     """The embedded default: SQLite job table and Part-10 files under one folder.
 
     `exclusive` (the gateway) first checks that the folder takes a file (a full disk is then
@@ -302,8 +312,13 @@ def open_spool(
         owner = _lock_folder(data_dir) if exclusive else None
     except OSError as exc:
         raise storage_error(f"cannot use data folder {data_dir}", exc) from exc
-    jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout, durable=durable)
-    return Spool(jobs, files, SpaceGuard(data_dir, min_free_bytes), owner)
+    try:
+        jobs = SqliteJobStore(data_dir / DB_NAME, timeout=db_timeout, durable=durable)
+    except SpoolError:
+        if owner is not None:
+            os.close(owner)
+        raise
+    return SqliteSpool(jobs, files, SpaceGuard(data_dir, min_free_bytes), owner, lease)
 
 
 def _check_writable(files: FileStore, folder: Path) -> None:
@@ -311,6 +326,15 @@ def _check_writable(files: FileStore, folder: Path) -> None:
         files.probe()
     except OSError as exc:
         raise storage_error(f"cannot write to the data folder {folder}", exc) from exc
+
+
+def lock_folder(data_dir: Path) -> int:
+    """An exclusive lock on the data folder (SpoolError naming it when another gateway
+    holds it); the descriptor releases it when closed."""
+    try:
+        return _lock_folder(data_dir)
+    except OSError as exc:
+        raise storage_error(f"cannot use data folder {data_dir}", exc) from exc
 
 
 def _lock_folder(data_dir: Path) -> int:

@@ -2,7 +2,9 @@
 
 One connection per store object, guarded by a lock so association threads can share it;
 each worker process opens its own store. Claims are single UPDATE ... RETURNING statements,
-so two processes never claim the same job.
+so two processes never claim the same job. Updates of a claimed job name its holder and
+change nothing (LeaseLostError) once another worker holds it (fencing). The table's version
+is SQLite's user_version: older tables are brought up to date on open, newer ones refused.
 """
 
 from __future__ import annotations
@@ -15,8 +17,17 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sr2fhir.errors import DiskFullError, SpoolError
-from sr2fhir.spool.model import Enqueued, InstanceInfo, Job, JobStatus, LargeJobs
+from sr2fhir.errors import DiskFullError, LeaseLostError, SpoolError
+from sr2fhir.spool.model import (
+    Enqueued,
+    InstanceInfo,
+    Job,
+    JobStatus,
+    LargeJobs,
+    like_prefix,
+    node_of,
+)
+from sr2fhir.spool.sql_reads import JobReads
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -39,6 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
 """
+SCHEMA_VERSION = 1  # PRAGMA user_version of a job table this code knows
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
@@ -47,8 +59,8 @@ COLUMNS = (
 
 # The oldest due READY job whose instance is not being worked on right now (versions of one
 # SOP instance are delivered in order, never concurrently); a large one only while fewer
-# than the allowed number of large jobs are LOCKED (small reports are never stuck behind
-# large ones).
+# than the allowed number of large jobs are LOCKED by the claiming node (its small reports
+# are never stuck behind large ones).
 CLAIM = f"""
 UPDATE jobs SET status = 'LOCKED', locked_by = :worker, locked_at = :now, updated_at = :now,
                 attempts = attempts + 1
@@ -59,7 +71,9 @@ WHERE id = (
                       WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
       AND (j.size_bytes <= :large
            OR (SELECT COUNT(*) FROM jobs AS b
-               WHERE b.status = 'LOCKED' AND b.size_bytes > :large) < :large_slots)
+               WHERE b.status = 'LOCKED' AND b.size_bytes > :large
+                 AND substr(b.locked_by, 1, instr(b.locked_by || '/', '/') - 1) = :node)
+              < :large_slots)
     ORDER BY j.next_attempt_at, j.id LIMIT 1)
 RETURNING {COLUMNS}
 """
@@ -69,30 +83,46 @@ SELECT n.id FROM jobs AS n JOIN jobs AS j ON n.sop_instance_uid = j.sop_instance
 WHERE j.id = ? AND n.id > j.id AND n.status != 'FAILED' LIMIT 1
 """
 
+HELD = "status = 'LOCKED' AND locked_by = ?"  # fencing: only the holder changes its job
+
 UNLOCK = f"""
 UPDATE jobs SET status = ?, last_error = ?, next_attempt_at = ?, locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? RETURNING {COLUMNS}
+WHERE id = ? AND {HELD} RETURNING {COLUMNS}
 """
 
-RELEASE = """
+RELEASE = f"""
 UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? AND status = 'LOCKED'
+WHERE id = ? AND {HELD}
 """
 
-RELEASE_LOCKED = """
-UPDATE jobs SET status = 'READY', locked_by = NULL, locked_at = NULL, updated_at = ?
-WHERE status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?
+SET_STATUS = f"""
+UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key), outcome = ?,
+                locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE id = ? AND {HELD}
 """
+
+HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {HELD}"
+
+LOCKED_BY = "status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?"
+
+RELEASE_LOCKED = f"""
+UPDATE jobs SET status = 'READY', locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE {LOCKED_BY}
+"""
+
+LOCKED_SINCE = f"SELECT 1 FROM jobs WHERE {LOCKED_BY} LIMIT 1"
 
 SQLITE_FULL = 13  # "database or disk is full" (sqlite3.SQLITE_FULL from Python 3.11 on)
 
 Clock = Callable[[], float]
 
 
-class SqliteJobStore:
+class SqliteJobStore(JobReads):
     """The job table in `<data_dir>/jobs.sqlite3`."""
+
+    table, columns, mark = "jobs", COLUMNS, "?"
 
     def __init__(
         self, path: Path, timeout: float = 5.0, clock: Clock = time.time, durable: bool = True
@@ -109,10 +139,15 @@ class SqliteJobStore:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(SCHEMA)
-            _add_missing_columns(self._db)
+            self.version = _upgrade(self._db)
         except sqlite3.Error as exc:
             raise _spool_error(f"cannot open job database {path}", exc) from exc
+        if self.version > SCHEMA_VERSION:
+            self._db.close()
+            raise SpoolError(
+                f"job database {path} is version {self.version}, newer than this sr2fhir "
+                f"knows ({SCHEMA_VERSION}): run the sr2fhir that made it, or a newer one"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -139,12 +174,15 @@ class SqliteJobStore:
             with suppress(sqlite3.Error):  # the error that brought us here is the one to report
                 self._db.execute("ROLLBACK")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise _spool_error(f"job database {self.path}", exc) from exc
+
+    def _to_job(self, row: tuple[Any, ...]) -> Job:
+        return _job(row)
 
     # ------------------------------------------------------------ receiving
 
@@ -187,7 +225,7 @@ class SqliteJobStore:
 
     def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None:
         """The next job for `worker_id`, or None; see CLAIM and LargeJobs."""
-        params = {"worker": worker_id, "now": self._clock()}
+        params = {"worker": worker_id, "node": node_of(worker_id), "now": self._clock()}
         if large is None:  # no job counts as large
             params |= {"large": 2**62, "large_slots": 1}
         else:
@@ -196,84 +234,82 @@ class SqliteJobStore:
             row = db.execute(CLAIM, params).fetchone()
         return _job(row) if row else None
 
-    def mark_done(self, job_id: int) -> None:
-        self._set_status(job_id, JobStatus.DONE, None)
+    def mark_done(self, job_id: int, owner: str) -> None:
+        self._set_status(job_id, owner, JobStatus.DONE, None)
 
     def mark_failed(
-        self, job_id: int, error: str, file_key: str | None = None, outcome: str | None = None
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        file_key: str | None = None,
+        outcome: str | None = None,
     ) -> None:
-        self._set_status(job_id, JobStatus.FAILED, error, file_key, outcome)
+        self._set_status(job_id, owner, JobStatus.FAILED, error, file_key, outcome)
 
-    def schedule_retry(self, job_id: int, error: str, delay: float) -> Job:
+    def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
         now = self._clock()
         with self._transaction() as db:
-            superseded = _supersede(db, job_id, now)
+            _check_held(db, job_id, owner)
+            superseded = _supersede(db, job_id, owner, now)
             if superseded is not None:
                 return superseded
             row = db.execute(
-                UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id)
+                UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id, owner)
             ).fetchone()
         return _job(row)
 
-    def supersede_if_newer(self, job_id: int) -> Job | None:
+    def supersede_if_newer(self, job_id: int, owner: str) -> Job | None:
         """DONE ("superseded by job N") if a newer version of the instance is queued or
         delivered; None (and nothing changed) if this is the newest. Runs before every
         delivery: the common answer (none newer) is a read, without the write lock."""
-        if not self._query(NEWER_VERSION, (job_id,)):
+        if not self._rows(HOLDS, (job_id, owner)):
+            raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
+        if not self._rows(NEWER_VERSION, (job_id,)):
             return None
         with self._transaction() as db:
-            return _supersede(db, job_id, self._clock())
+            _check_held(db, job_id, owner)
+            return _supersede(db, job_id, owner, self._clock())
 
-    def release(self, job_id: int) -> None:
-        """Give a claimed job back untouched (shutdown): the claim does not count as an attempt."""
+    def release(self, job_id: int, owner: str) -> None:
+        """Give a claimed job back untouched (shutdown): the claim does not count as an
+        attempt. A job no longer held by `owner` stays as it is."""
         with self._transaction() as db:
-            db.execute(RELEASE, (self._clock(), job_id))
+            db.execute(RELEASE, (self._clock(), job_id, owner))
 
     def release_locked(self, locked_by_prefix: str = "", older_than: float | None = None) -> int:
         """LOCKED jobs of dead workers (prefix) or with an expired lease go back to READY."""
         cutoff = self._clock() if older_than is None else older_than
+        params = (like_prefix(locked_by_prefix), cutoff)
+        if not self._rows(LOCKED_SINCE, params):  # the common answer, without the write lock
+            return 0
         with self._transaction() as db:
-            params = (self._clock(), _like_prefix(locked_by_prefix), cutoff)
-            cursor = db.execute(RELEASE_LOCKED, params)
+            cursor = db.execute(RELEASE_LOCKED, (self._clock(), *params))
             return cursor.rowcount
 
     def _set_status(
         self,
         job_id: int,
+        owner: str,
         status: JobStatus,
         error: str | None,
         file_key: str | None = None,
         outcome: str | None = None,
     ) -> None:
         with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key),"
-                " outcome = ?, locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
-                (status.value, error, file_key, outcome, self._clock(), job_id),
-            )
+            params = (status.value, error, file_key, outcome, self._clock(), job_id, owner)
+            if db.execute(SET_STATUS, params).rowcount == 0:
+                raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
 
     # ------------------------------------------------------------ operating
 
-    def get(self, job_id: int) -> Job | None:
-        rows = self._query(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
-        if status is None:
-            rows = self._query(f"SELECT {COLUMNS} FROM jobs ORDER BY id LIMIT ?", (limit,))
-        else:
-            rows = self._query(
-                f"SELECT {COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?",
-                (status.value, limit),
-            )
-        return [_job(row) for row in rows]
-
-    def counts(self) -> dict[JobStatus, int]:
-        counts = dict.fromkeys(JobStatus, 0)
-        for status, count in self._query("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
-            counts[JobStatus(status)] = count
-        return counts
+    def holders(self) -> dict[str, int]:
+        """LOCKED jobs per locked_by."""
+        rows = self._rows(
+            "SELECT locked_by, COUNT(*) FROM jobs WHERE status = 'LOCKED' GROUP BY locked_by"
+        )
+        return {str(owner): count for owner, count in rows}
 
     def reset_to_ready(self, job_id: int, file_key: str) -> None:
         """`queue retry`: run a job again from scratch, now."""
@@ -296,10 +332,10 @@ class SqliteJobStore:
 
     def pending_file_keys(self) -> set[str]:
         """File keys of jobs not DONE (DONE rows pile up until purged; their files are gone)."""
-        return {row[0] for row in self._query("SELECT file_key FROM jobs WHERE status != 'DONE'")}
+        return {row[0] for row in self._rows("SELECT file_key FROM jobs WHERE status != 'DONE'")}
 
     def newest_received(self, sop_instance_uid: str) -> float | None:
-        rows = self._query(
+        rows = self._rows(
             "SELECT MAX(received_at) FROM jobs WHERE sop_instance_uid = ?", (sop_instance_uid,)
         )
         return rows[0][0] if rows else None
@@ -315,12 +351,29 @@ def _spool_error(what: str, exc: sqlite3.Error) -> SpoolError:
     return (DiskFullError if full else SpoolError)(f"{what}: {exc}")
 
 
-def _supersede(db: sqlite3.Connection, job_id: int, now: float) -> Job | None:
+def table_version(path: Path) -> int:
+    """The job table's version in the database at `path` (0: none yet, or made before
+    versions); SpoolError when it cannot be read."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise _spool_error(f"cannot read job database {path}", exc) from exc
+
+
+def _check_held(db: sqlite3.Connection, job_id: int, owner: str) -> None:
+    if db.execute(HOLDS, (job_id, owner)).fetchone() is None:
+        raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
+
+
+def _supersede(db: sqlite3.Connection, job_id: int, owner: str, now: float) -> Job | None:
     newer = db.execute(NEWER_VERSION, (job_id,)).fetchone()
     if newer is None:
         return None
     reason = f"superseded by job {newer[0]}"
-    row = db.execute(UNLOCK, (JobStatus.DONE.value, reason, now, now, job_id)).fetchone()
+    row = db.execute(UNLOCK, (JobStatus.DONE.value, reason, now, now, job_id, owner)).fetchone()
     return _job(row)
 
 
@@ -330,11 +383,20 @@ _ADDED_COLUMNS = {  # columns newer than the first job table, for databases made
 }
 
 
-def _add_missing_columns(db: sqlite3.Connection) -> None:
+def _upgrade(db: sqlite3.Connection) -> int:
+    """Create the job table or bring one made by an older sr2fhir up to SCHEMA_VERSION (the
+    first had no version and fewer columns); the version found when newer."""
+    found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        return found
+    db.executescript(SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
     for name, definition in _ADDED_COLUMNS.items():
         if name not in columns:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
+    if found < SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return SCHEMA_VERSION
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -368,8 +430,3 @@ def _job(row: tuple[Any, ...]) -> Job:
         outcome=outcome,
         size=size,
     )
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"

@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -200,3 +201,57 @@ def test_a_start_on_a_full_disk_is_one_line_and_the_next_start_with_room_works(
         filler.unlink()
         with running_gateway(data_dir, env=NO_LIMIT, log_name="restart.log") as restarted:
             assert set(store(restarted.port, files).values()) == {SUCCESS}
+
+
+def test_a_full_database_disk_refuses_the_commit_and_takes_instances_again_with_room(
+    tmp_path: Path,
+) -> None:
+    """spool.backend postgresql: the instances' bytes on a 2 MB tmpfs (a tablespace); once
+    it is full PostgreSQL refuses the commit, the spool answers DiskFullError (0xA700),
+    nothing half-stored stays; with room again the same instance is stored."""
+    import psycopg
+
+    from sr2fhir.errors import DiskFullError
+    from sr2fhir.spool import InstanceInfo, SpoolRole, open_configured_spool
+    from tests.support.postgres import cluster_url, fresh_database, spool_config
+
+    base = cluster_url()
+    reachable = Path(tempfile.mkdtemp(prefix="sr2fhir-pgdisk-"))  # the server's user enters it
+    reachable.chmod(0o755)
+    with small_disk(reachable / "disk", "2m") as disk, fresh_database() as url:
+        shutil.chown(disk, "postgres", "postgres")
+        name = f"small_{os.getpid()}"
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"CREATE TABLESPACE {name} LOCATION '{disk}'")
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"ALTER TABLE sr2fhir_job_data SET TABLESPACE {name}")
+            spool = open_configured_spool(
+                spool_config(tmp_path / "data", "postgresql", url), SpoolRole.GATEWAY
+            )
+            reports = write_reports(tmp_path / "srs", 400)
+            try:
+                stored, refused = 0, None
+                for path in reports:
+                    uid = sop_instance_uid(path)
+                    try:
+                        spool.receive(path.read_bytes(), InstanceInfo("1.2", uid, "FULL"))
+                    except DiskFullError as exc:
+                        refused = (path, uid, exc)
+                        break
+                    stored += 1
+                assert refused is not None, "400 reports fitted in 2 MB"
+                path, uid, exc = refused
+                assert "No space left on device" in str(exc)
+                assert spool.sizes()["files"].files == stored == sum(spool.counts().values())
+                resize(disk, "64m")
+                assert spool.receive(path.read_bytes(), InstanceInfo("1.2", uid, "FULL")) > 0
+                assert sum(spool.counts().values()) == stored + 1
+            finally:
+                spool.close()
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("DROP TABLE sr2fhir_job_data")
+            with psycopg.connect(base, autocommit=True) as admin:
+                admin.execute(f"DROP TABLESPACE {name}")
+    shutil.rmtree(reachable, ignore_errors=True)

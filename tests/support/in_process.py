@@ -16,10 +16,15 @@ from sr2fhir.worker import Worker, make_converter
 
 
 def gateway_config(
-    tmp_path: Path, settings: Mapping[str, object] | None = None, **workers: Any
+    tmp_path: Path,
+    settings: Mapping[str, object] | None = None,
+    *,
+    spool: Config | None = None,
+    **workers: Any,
 ) -> Config:
     """Data under tmp_path/data, DICOM and HTTP on free loopback ports, thread workers that
-    poll every 10 ms. `settings` override config keys ({"http.enabled": False}); `workers`
+    poll every 10 ms. `settings` override config keys ({"http.enabled": False}); `spool` (a
+    config of tests.support.postgres) gives the spool section of another back end; `workers`
     replace fields of the workers config (count=2, large_job_bytes=...)."""
     config = load_config(
         env={},
@@ -33,6 +38,8 @@ def gateway_config(
             **(settings or {}),
         },
     )
+    if spool is not None:
+        config = dataclasses.replace(config, spool=spool.spool)
     return dataclasses.replace(config, workers=dataclasses.replace(config.workers, **workers))
 
 

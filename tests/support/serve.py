@@ -58,9 +58,9 @@ class GatewayProcess:
         return result.stdout
 
     def job_counts(self) -> Counter[str]:
-        """Jobs per state, as `sr2fhir queue status` counts them."""
-        lines = self.queue("status").splitlines()
-        return Counter({line.split()[0]: int(line.split()[1]) for line in lines if line})
+        """Jobs per state, as `sr2fhir queue status` counts them (not its "LOCKED by NODE" lines)."""
+        rows = [line.split() for line in self.queue("status").splitlines()]
+        return Counter({row[0]: int(row[1]) for row in rows if len(row) == 2})
 
 
 def start_gateway(

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from sr2fhir.config import Config
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.mapping import MappingOptions
-from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
+from sr2fhir.spool import InstanceInfo, JobStatus, SpoolRole, open_spool
 from sr2fhir.worker import Converter, make_converter
 from tests.support.in_process import gateway_config
+from tests.support.postgres import open_for
 from tests.support.processes import wait_until
 from tests.support.scu import send_files
 from tests.support.serve import outbox_uids
@@ -25,9 +27,9 @@ from tests.support.sr.part10 import to_bytes
 
 
 def test_received_reports_become_bundles_in_the_outbox(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    gateway = started(Gateway(gateway_config(tmp_path)))
+    gateway = started(Gateway(gateway_config(tmp_path, spool=spool_config)))
     files = write_reports(tmp_path / "srs", 5)
     acked: list[str] = []
     send_files(gateway.port, files, acked)
@@ -35,8 +37,8 @@ def test_received_reports_become_bundles_in_the_outbox(
     outbox = tmp_path / "data" / "outbox"
     wait_until(lambda: set(acked) <= outbox_uids(outbox), 60, "five Bundles")
     gateway.stop()
-    spool = open_spool(tmp_path / "data")
-    assert spool.jobs.counts()[JobStatus.DONE] == 5
+    spool = open_for(spool_config, SpoolRole.READER)
+    assert spool.counts()[JobStatus.DONE] == 5
     spool.close()
 
 
@@ -76,9 +78,9 @@ def crash_the_worker(options: MappingOptions) -> Converter:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    config = gateway_config(tmp_path, count=1, max_attempts=2)
+    config = gateway_config(tmp_path, spool=spool_config, count=1, max_attempts=2)
     gateway = started(Gateway(config, converter_factory=crash_the_worker))
     assert gateway.spool is not None and gateway.pool is not None
     job_id = gateway.spool.receive(benchmark_report_bytes(3), InstanceInfo("1", "2", "X"))
@@ -86,26 +88,27 @@ def test_a_dead_worker_is_replaced_and_a_job_that_kills_workers_ends_failed(
     def supervised_until_failed() -> bool:
         assert gateway.pool is not None and gateway.spool is not None
         gateway.pool.supervise()
-        job = gateway.spool.jobs.get(job_id)
+        job = gateway.spool.get(job_id)
         return job is not None and job.status is JobStatus.FAILED
 
     wait_until(supervised_until_failed, 30, "the job to fail")
-    job = gateway.spool.jobs.get(job_id)
+    job = gateway.spool.get(job_id)
     assert job is not None and job.last_error == "claimed 3 times without finishing"
     assert gateway.pool.slots[0].generation == 3
 
 
 def test_stop_is_prompt_and_releases_nothing_it_acknowledged(
-    tmp_path: Path, started: Callable[[Gateway], Gateway]
+    tmp_path: Path, spool_config: Config, started: Callable[[Gateway], Gateway]
 ) -> None:
-    gateway = started(Gateway(gateway_config(tmp_path), converter_factory=make_converter))
+    config = gateway_config(tmp_path, spool=spool_config)
+    gateway = started(Gateway(config, converter_factory=make_converter))
     acked: list[str] = []
     send_files(gateway.port, write_reports(tmp_path / "srs", 3), acked)
     began = time.monotonic()
     gateway.stop()
     assert time.monotonic() - began < 10
-    spool = open_spool(tmp_path / "data")
-    jobs = spool.jobs.list_jobs()
+    spool = open_for(spool_config, SpoolRole.READER)
+    jobs = spool.list_jobs()
     spool.close()
     assert {j.sop_instance_uid for j in jobs} == set(acked)
     assert all(j.status in (JobStatus.READY, JobStatus.DONE) for j in jobs)

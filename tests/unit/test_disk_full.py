@@ -21,7 +21,7 @@ from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SqliteSpool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
@@ -56,8 +56,8 @@ def store(tmp_path: Path) -> Iterator[SqliteJobStore]:
 
 
 @pytest.fixture
-def spool(tmp_path: Path, store: SqliteJobStore) -> Spool:
-    return Spool(store, LocalFileStore(tmp_path), SpaceGuard(tmp_path))
+def spool(tmp_path: Path, store: SqliteJobStore) -> SqliteSpool:
+    return SqliteSpool(store, LocalFileStore(tmp_path), SpaceGuard(tmp_path))
 
 
 def receive_until_refused(spool: Spool, limit: int = 1000) -> tuple[list[int], DiskFullError]:
@@ -115,7 +115,7 @@ def test_the_workers_file_operations_fail_as_disk_full_errors(
     spool: Spool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spool.receive(part10("2.25.1"), info("2.25.1"))
-    job = spool.jobs.claim("w")
+    job = spool.claim("n/w")
     assert job is not None
 
     def full(key: str) -> str:
@@ -274,8 +274,8 @@ def test_supervision_and_stop_survive_an_unwritable_job_database(
 
     monkeypatch.setattr(gateway.spool.jobs, "release_locked", full)
     monkeypatch.setattr(gateway.pool.slots[0].runner, "is_alive", lambda: False)
-    gateway._supervise(lease_check=True)
-    gateway._supervise(lease_check=True)
+    gateway._supervise()
+    gateway._supervise()
     errors = [r.message for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [
         "supervision cannot update the job database: job database: database or disk is full"

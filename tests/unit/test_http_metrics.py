@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -213,3 +214,13 @@ def test_the_saver_thread_ends_with_its_counters(tmp_path: Path) -> None:
     del stats
     saver.join(5)
     assert not saver.is_alive()
+
+
+def test_metrics_name_the_node_holding_locked_jobs() -> None:
+    """Several nodes on one database: /metrics shows which node holds how many jobs."""
+    view = dataclasses.replace(queue_view(), holders={"node-b:22": 1, "node-a:11": 2})
+    text = prometheus.render(Snapshot(), Snapshot(), view, 2, 2)
+    assert "# TYPE sr2fhir_jobs_locked gauge" in text
+    assert (
+        'sr2fhir_jobs_locked{node="node-a:11"} 2\nsr2fhir_jobs_locked{node="node-b:22"} 1' in text
+    )

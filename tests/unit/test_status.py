@@ -67,7 +67,7 @@ def test_status_shows_the_latest_errors_and_rates(
     spool = open_spool(data)
     info = InstanceInfo("1.2.840.10008.5.1.4.1.1.88.33", "1.2.3.4", "MODALITY1")
     job_id = spool.receive(b"not dicom", info)
-    job = spool.jobs.claim("w")
+    job = spool.claim("n/w")
     assert job is not None and job.id == job_id
     spool.reject(job, "not a usable SR: no file meta")
     spool.close()
@@ -162,3 +162,20 @@ def test_the_light_probe_exits_0_only_on_200(
     assert "Connection refused" in capsys.readouterr().err
     monkeypatch.setenv("SR2FHIR_HTTP_PORT", "0")
     assert probe.main(["healthz"]) == 1
+
+
+def test_status_shows_which_node_holds_which_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    spool = open_spool(data)
+    for n in range(3):
+        spool.receive(b"x", InstanceInfo("1.2.840.10008.5.1.4.1.1.88.33", f"1.2.9.{n}", "CT"))
+    assert spool.claim("node-a:11/w0.1") is not None and spool.claim("node-a:11/w1.1")
+    assert spool.claim("node-b:22/w0.1") is not None
+    spool.close()
+    code, out, _ = status(capsys, "--data-dir", str(data))
+    assert code == 0
+    assert "LOCKED by:      node-a:11 2, node-b:22 1" in out
+    code, out, _ = status(capsys, "--data-dir", str(data), "--json")
+    assert json.loads(out)["locked_by_node"] == {"node-a:11": 2, "node-b:22": 1}

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sr2fhir.cli import main
+from sr2fhir.config import Config
 from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import PermanentDeliveryError
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, open_spool
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool
 from tests.support.in_process import worker
+from tests.support.postgres import write_config
 from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
 from tests.support.sr.hostile import first_num
 from tests.support.sr.identity import COMPREHENSIVE_SR as SR
@@ -23,10 +24,14 @@ from tests.support.sr.part10 import from_bytes, to_bytes
 
 
 @pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    opened = open_spool(tmp_path / "data")
-    yield opened
-    opened.close()
+def spool(any_spool: Spool) -> Spool:
+    """The spool of each back end (tests/conftest.py)."""
+    return any_spool
+
+
+def config_flag(config: Config) -> list[str]:
+    """`--config FILE` selecting the spool of `config` for a CLI command."""
+    return ["--config", str(write_config(config.spool.path.parent / "sr2fhir.yaml", config))]
 
 
 def version(index: int, value: float) -> bytes:
@@ -84,10 +89,10 @@ def test_a_data_set_of_another_instance_never_replaces_that_instances_output(
     delivered = (outbox / f"{uid_of(a)}.json").read_bytes()
     job_id = receive(spool, b, uid=uid_of(a))
     assert run.run_once()
-    job = spool.jobs.get(job_id)
+    job = spool.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.last_error == f"the data set's SOP Instance UID ({uid_of(b)}) is not the job's"
-    assert job.file_key.startswith("quarantine/")
+    assert spool.is_quarantined(job)
     assert (outbox / f"{uid_of(a)}.json").read_bytes() == delivered
     assert sorted(p.name for p in outbox.iterdir()) == [f"{uid_of(a)}.json"]
 
@@ -100,20 +105,20 @@ def test_a_bug_in_the_delivery_code_retries_the_job_instead_of_killing_the_worke
 ) -> None:
     job_id = receive(spool, benchmark_report_bytes(23))
     assert worker(spool, Broken()).run_once()  # returned: the worker lives on
-    job = spool.jobs.get(job_id)
+    job = spool.get(job_id)
     assert job is not None and job.status is JobStatus.READY and job.attempts == 1
     assert job.last_error == "internal delivery error: KeyError"
 
 
 def test_a_strange_answer_fails_the_job_once_and_queue_show_prints_it(
-    spool: Spool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spool: Spool, spool_config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = receive(spool, benchmark_report_bytes(24))
     assert worker(spool, Refusing()).run_once()
-    job = spool.jobs.get(job_id)
+    job = spool.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1
     assert job.outcome == '"OK"'
-    assert main(["queue", "--data-dir", str(tmp_path / "data"), "show", str(job_id)]) == 0
+    assert main(["queue", *config_flag(spool_config), "show", str(job_id)]) == 0
     out = capsys.readouterr().out
     assert "last_error:       delivery refused: transaction: the answer is a JSON string" in out
     assert 'answer (what the FHIR server sent, as received):\n"OK"' in out
@@ -123,7 +128,7 @@ def test_a_strange_answer_fails_the_job_once_and_queue_show_prints_it(
 
 
 def test_queue_retry_of_an_older_version_never_overwrites_the_newer_one(
-    spool: Spool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spool: Spool, spool_config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A fails during an outage, the corrected B is delivered, then `queue retry --failed`:
     A is superseded at delivery time, the outbox keeps B."""
@@ -138,14 +143,14 @@ def test_queue_retry_of_an_older_version_never_overwrites_the_newer_one(
     bundle = outbox / f"{uid_of(new)}.json"
     assert "22.5" in bundle.read_text()
 
-    assert main(["queue", "--data-dir", str(tmp_path / "data"), "retry", "--failed"]) == 0
+    assert main(["queue", *config_flag(spool_config), "retry", "--failed"]) == 0
     assert "1 job(s) queued again" in capsys.readouterr().out
     assert run.run_once()
-    retried = spool.jobs.get(old_id)
+    retried = spool.get(old_id)
     assert retried is not None and retried.status is JobStatus.DONE
     assert retried.last_error == f"superseded by job {new_id}"
     assert "22.5" in bundle.read_text() and "11.5" not in bundle.read_text()
-    assert list((tmp_path / "data" / "files").iterdir()) == []
+    assert spool.sizes()["files"].files == 0
 
 
 def test_a_version_that_arrives_while_one_is_mapped_wins(spool: Spool, tmp_path: Path) -> None:
@@ -156,7 +161,7 @@ def test_a_version_that_arrives_while_one_is_mapped_wins(spool: Spool, tmp_path:
     convert_then_receive_b = _converting_then(lambda: receive(spool, new))
     run = worker(spool, OutboxSink(outbox), convert=convert_then_receive_b)
     assert run.run_once()
-    superseded = spool.jobs.get(old_id)
+    superseded = spool.get(old_id)
     assert superseded is not None and superseded.status is JobStatus.DONE
     assert not (outbox / f"{uid_of(old)}.json").exists()  # A was never written
     assert run.run_once()

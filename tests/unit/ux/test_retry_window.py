@@ -13,7 +13,7 @@ import pytest
 from sr2fhir.config import load_config
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import TransientDeliveryError
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool
+from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SqliteSpool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
@@ -56,7 +56,7 @@ def clock() -> Clock:
 @pytest.fixture
 def spool(tmp_path: Path, clock: Clock) -> Iterator[Spool]:
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite3", clock=clock, durable=False)
-    opened = Spool(jobs, LocalFileStore(tmp_path), SpaceGuard(tmp_path))
+    opened = SqliteSpool(jobs, LocalFileStore(tmp_path), SpaceGuard(tmp_path))
     yield opened
     opened.close()
 
