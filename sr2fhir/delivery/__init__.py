@@ -9,10 +9,10 @@ from __future__ import annotations
 from sr2fhir.config import Config, SinkKind
 from sr2fhir.delivery.fhir.sink import FhirSink, build_fhir_sink
 from sr2fhir.delivery.outbox import OutboxSink
-from sr2fhir.delivery.sink import Sink, SinkCheck
+from sr2fhir.delivery.sink import Receipt, Sink, SinkCheck
 from sr2fhir.events import SILENT, Emitter
 
-__all__ = ["FhirSink", "OutboxSink", "Sink", "SinkCheck", "SinkKind", "build_sink"]
+__all__ = ["FhirSink", "OutboxSink", "Receipt", "Sink", "SinkCheck", "SinkKind", "build_sink"]
 
 
 def build_sink(config: Config, kind: SinkKind | None = None, events: Emitter = SILENT) -> Sink:
