@@ -29,51 +29,9 @@ from sr2fhir.spool.model import (
     node_of,
 )
 from sr2fhir.spool.sql_reads import JobReads, attempt_values
+from sr2fhir.spool.sqlite_schema import SCHEMA, SCHEMA_VERSION, upgrade
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    status TEXT NOT NULL,
-    sop_class_uid TEXT NOT NULL,
-    sop_instance_uid TEXT NOT NULL,
-    calling_ae TEXT NOT NULL,
-    file_key TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    locked_by TEXT,
-    locked_at REAL,
-    received_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    outcome TEXT,
-    size_bytes INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
-"""
-# Version 2: each job's attempt history, the warnings and header facts of its last mapping,
-# and the indexes the queue API's listing and stats read (one step: see _upgrade).
-V2_ATTEMPTS = (
-    "ALTER TABLE jobs ADD COLUMN warnings TEXT",
-    "ALTER TABLE jobs ADD COLUMN header TEXT",
-    """CREATE TABLE job_attempts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id INTEGER NOT NULL,
-        at REAL NOT NULL,
-        node TEXT,
-        http_status INTEGER,
-        error TEXT,
-        outcome TEXT,
-        locations TEXT
-    )""",
-    "CREATE INDEX job_attempts_job ON job_attempts(job_id, id)",
-    "CREATE INDEX jobs_received ON jobs(received_at)",
-    "CREATE INDEX jobs_updated ON jobs(status, updated_at)",
-    """CREATE TRIGGER jobs_forget_attempts AFTER DELETE ON jobs
-       BEGIN DELETE FROM job_attempts WHERE job_id = OLD.id; END""",
-)
-STEPS: tuple[tuple[str, ...], ...] = (V2_ATTEMPTS,)  # STEPS[n - 2]: version n - 1 -> n
-SCHEMA_VERSION = 1 + len(STEPS)  # PRAGMA user_version of a job table this code knows
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteJobStore", "table_version"]
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
@@ -178,7 +136,7 @@ class SqliteJobStore(JobReads):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self.version = _upgrade(self._db)
+            self.version = upgrade(self._db)
         except sqlite3.Error as exc:
             raise _spool_error(f"cannot open job database {path}", exc) from exc
         if self.version > SCHEMA_VERSION:
@@ -446,42 +404,6 @@ def _supersede(db: sqlite3.Connection, job_id: int, owner: str, now: float) -> J
     reason = f"superseded by job {newer[0]}"
     row = db.execute(UNLOCK, (JobStatus.DONE.value, reason, now, now, job_id, owner)).fetchone()
     return _job(row)
-
-
-_ADDED_COLUMNS = {  # columns newer than the first job table, for databases made before them
-    "outcome": "outcome TEXT",  # kept FAILED answers
-    "size_bytes": "size_bytes INTEGER NOT NULL DEFAULT 0",  # large jobs
-}
-
-
-def _upgrade(db: sqlite3.Connection) -> int:
-    """Create the job table or bring one made by an older sr2fhir up to SCHEMA_VERSION (the
-    first had no version and fewer columns; later versions are STEPS, each applied in one
-    transaction that re-reads the version, so two processes opening at once apply it once);
-    the version found when newer."""
-    found = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if found > SCHEMA_VERSION:
-        return found
-    if found < 1:
-        db.executescript(SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-        for name, definition in _ADDED_COLUMNS.items():
-            if name not in columns:
-                db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
-        db.execute("PRAGMA user_version = 1")
-    for version, step in enumerate(STEPS, start=2):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if int(db.execute("PRAGMA user_version").fetchone()[0]) < version:
-                for statement in step:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-    return SCHEMA_VERSION
 
 
 def _job(row: tuple[Any, ...]) -> Job:
