@@ -275,7 +275,7 @@ class Gateway:
         except OSError:
             self.stop()
             raise
-        self.http = start_ops_server(self.config.http, self.ops)
+        self.http = start_ops_server(self.config.http, self.ops, self.ops.queue_api)
         self.notifier.ready(f"listening on port {self.port}")  # systemd Type=notify
 
     @property

@@ -301,12 +301,15 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
-    """The operations endpoint: /healthz, /readyz and /metrics (see docs/operations.md)."""
+    """The operations endpoint: /healthz, /readyz and /metrics, and the queue API /api/*
+    when a token is configured (see docs/operations.md)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = setting(9112, check=checks.tcp_port)
     check_timeout: float = setting(3.0, check=checks.positive)
+    api_token_file: str | None = None  # the file wins when both are set
+    api_token_env: str | None = None  # the name of the variable, not the token
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from sr2fhir.errors import Sr2FhirError
 from sr2fhir.fsutil import write_atomically
 from sr2fhir.ops import health, metrics, prometheus
 from sr2fhir.ops.health import Check
+from sr2fhir.ops.queue_api import QueueApi
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Stats, read_stats, stats_dir
 from sr2fhir.spool import Spool, SpoolRole, open_configured_spool
@@ -135,6 +136,10 @@ class GatewayOps:
 
     def _worker_names(self) -> list[str]:
         return [worker_stats_name(i) for i in range(self.config.workers.count)]
+
+    def queue_api(self) -> QueueApi:
+        """The queue API over the endpoint's own connection to the spool."""
+        return QueueApi(self._own_spool(), self.config)
 
     def _own_spool(self) -> Spool:
         with self._spool_lock:
