@@ -75,10 +75,18 @@ class FhirVersion(Choice):
 
 class UnresolvedReference(Choice):
     """A Patient/ServiceRequest/ImagingStudy not found on the server: keep the logical
-    reference by identifier, or fail the job."""
+    reference by identifier, fail the job, or hold it (HELD) until the resource appears.
 
-    REFERENCE = "reference"
+    `reference`, the documented name of `logical` before `hold` came, is still accepted
+    (_missing_), so existing files keep working."""
+
+    LOGICAL = "logical"
     FAIL = "fail"
+    HOLD = "hold"
+
+    @classmethod
+    def _missing_(cls, value: object) -> UnresolvedReference | None:
+        return cls.LOGICAL if value == "reference" else None
 
 
 class LogLevel(Choice):
@@ -272,7 +280,7 @@ class FhirConfig:
     client_key: str | None = None
     headers: tuple[tuple[str, str], ...] = setting((), secret=True)
     auth: FhirAuth = NoAuth()  # file keys: auth_kind, auth_*, smart_* (see module)
-    unresolved_reference: UnresolvedReference = UnresolvedReference.REFERENCE
+    unresolved_reference: UnresolvedReference = UnresolvedReference.LOGICAL
     lookup_cache_ttl: float = setting(300.0, check=checks.not_negative)
 
 
