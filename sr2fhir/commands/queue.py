@@ -1,4 +1,4 @@
-"""`sr2fhir queue status|list|show|retry|purge`: look at and steer the job queue.
+"""`sr2fhir queue status|list|show|retry|release|purge`: look at and steer the job queue.
 
 Safe while the gateway runs: each command is a few short transactions on the same spool (with
 spool.backend postgresql: the database every node shares; LOCKED jobs name their node).
@@ -19,6 +19,8 @@ from sr2fhir.spool import Job, JobStatus, Spool, SpoolRole, open_configured_spoo
 
 DAY = 86400.0
 ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {:<64} {}"
+HELD_ROW = "{:>7} {:<20} {:<20} {:<64} {}"
+WAITING = (JobStatus.READY, JobStatus.HELD)  # states with a next attempt
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = _Actions(parser.add_subparsers(dest="action", metavar="ACTION", required=True))
     actions.add_parser("status", help="job counts per state").set_defaults(handler=status)
     listing = actions.add_parser("list", help="jobs, oldest first")
-    listing.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
+    state = listing.add_mutually_exclusive_group()
+    state.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
+    state.add_argument(
+        "--held", action="store_true", help="HELD jobs: since when, next try, what is missing"
+    )
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(handler=list_jobs)
     show_parser = actions.add_parser("show", help="one job with its last error")
@@ -38,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("job_id", type=int, nargs="?", metavar="ID")
     which.add_argument("--failed", action="store_true", help="every FAILED job")
     retry_parser.set_defaults(handler=retry)
+    release_parser = actions.add_parser(
+        "release", help="deliver a HELD job now, with the references it has"
+    )
+    release_parser.add_argument("job_id", type=int, metavar="ID")
+    release_parser.set_defaults(handler=release)
     purge_parser = actions.add_parser("purge", help="forget DONE jobs")
     purge_parser.add_argument(
         "--done-older-than", type=float, required=True, metavar="DAYS", dest="days"
@@ -84,6 +95,9 @@ def list_jobs(args: argparse.Namespace) -> int:
     if spool is None:
         return ExitStatus.FAILED
     try:
+        if args.held:
+            _list_held(spool, args.limit)
+            return ExitStatus.OK
         state = JobStatus(args.state) if args.state else None
         header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "HELD BY")
         print(ROW.format(*header))
@@ -94,6 +108,14 @@ def list_jobs(args: argparse.Namespace) -> int:
     finally:
         spool.close()
     return ExitStatus.OK
+
+
+def _list_held(spool: Spool, limit: int) -> None:
+    print(HELD_ROW.format("ID", "HELD SINCE", "NEXT TRY", "SOP INSTANCE UID", "WAITING FOR"))
+    for job in spool.list_jobs(JobStatus.HELD, limit):
+        since = _when(job.held_since) if job.held_since is not None else "-"
+        due = _when(job.next_attempt_at)
+        print(HELD_ROW.format(job.id, since, due, job.sop_instance_uid, job.last_error or "-"))
 
 
 def show(args: argparse.Namespace) -> int:
@@ -130,6 +152,23 @@ def retry(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def release(args: argparse.Namespace) -> int:
+    """A HELD job is due now and its workers deliver it with the references it has."""
+    spool = _open(args)
+    if spool is None:
+        return ExitStatus.FAILED
+    try:
+        if not spool.release_held(args.job_id):
+            print(
+                f"sr2fhir queue: job {args.job_id} does not exist or is not HELD", file=sys.stderr
+            )
+            return ExitStatus.FAILED
+    finally:
+        spool.close()
+    print(f"job {args.job_id} released: delivered next with the references it has")
+    return ExitStatus.OK
+
+
 def purge(args: argparse.Namespace) -> int:
     if args.days < 0:
         print("sr2fhir queue: --done-older-than must be >= 0", file=sys.stderr)
@@ -155,7 +194,9 @@ def _describe(job: Job) -> str:
         ("attempts", str(job.attempts)),
         ("received", _when(job.received_at)),
         ("updated", _when(job.updated_at)),
-        ("next_attempt", _when(job.next_attempt_at) if job.status is JobStatus.READY else "-"),
+        ("next_attempt", _when(job.next_attempt_at) if job.status in WAITING else "-"),
+        ("held_since", _when(job.held_since) if job.held_since is not None else "-"),
+        ("released", "yes" if job.released else "no"),
         ("locked_by", job.locked_by or "-"),
         ("file", job.file_key),
         ("size", f"{job.size} bytes"),

@@ -89,6 +89,14 @@ class UnresolvedReference(Choice):
         return cls.LOGICAL if value == "reference" else None
 
 
+class HoldFallback(Choice):
+    """What a job HELD for fhir.hold_max seconds becomes: delivered with the logical
+    references it has, or FAILED (`queue retry` runs it again)."""
+
+    LOGICAL = "logical"
+    FAIL = "fail"
+
+
 class LogLevel(Choice):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -281,6 +289,9 @@ class FhirConfig:
     headers: tuple[tuple[str, str], ...] = setting((), secret=True)
     auth: FhirAuth = NoAuth()  # file keys: auth_kind, auth_*, smart_* (see module)
     unresolved_reference: UnresolvedReference = UnresolvedReference.LOGICAL
+    hold_retry: float = setting(60.0, check=checks.positive)
+    hold_max: float = setting(3600.0, check=checks.positive)
+    hold_fallback: HoldFallback = HoldFallback.LOGICAL
     lookup_cache_ttl: float = setting(300.0, check=checks.not_negative)
 
 

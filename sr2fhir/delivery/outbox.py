@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sr2fhir.config import UnresolvedReference
 from sr2fhir.delivery.sink import SinkCheck
 from sr2fhir.errors import DiskFullError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.fsutil import is_out_of_space, temp_beside, write_atomically
@@ -40,7 +41,13 @@ class OutboxSink:
             if pid is None or (writer is not None and int(writer.group(1)) == pid):
                 stale.unlink(missing_ok=True)
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        unresolved: UnresolvedReference | None = None,
+    ) -> str:
+        """Write `<SOP Instance UID>.json` (no server, no lookups: `unresolved` is moot)."""
         uid = instance.sop_instance_uid
         if not is_valid_uid(uid):
             raise PermanentDeliveryError(f"SOP Instance UID is not a valid UID: {uid[:70]!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool.pg_connect import Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UPGRADE_LOCK = 0x5352_3246  # pg_advisory_xact_lock key of `db upgrade` ("SR2F")
 
 V1 = """
@@ -55,7 +55,21 @@ CREATE UNIQUE INDEX sr2fhir_jobs_one_locked_per_instance
     ON sr2fhir_jobs (sop_instance_uid) WHERE status = 'LOCKED';
 """
 
-STEPS: tuple[str, ...] = (V1,)  # STEPS[n - 1] takes a database from version n - 1 to n
+# Version 2: HELD jobs (fhir.unresolved_reference hold): the state, when the hold began,
+# whether `queue release` let the job go; claims look at READY and HELD jobs through one
+# partial index (the claim's WHERE names the same states, so the planner uses it).
+V2_HOLD = """
+ALTER TABLE sr2fhir_jobs DROP CONSTRAINT sr2fhir_jobs_status_check;
+ALTER TABLE sr2fhir_jobs ADD CONSTRAINT sr2fhir_jobs_status_check
+    CHECK (status IN ('READY', 'LOCKED', 'DONE', 'FAILED', 'HELD'));
+ALTER TABLE sr2fhir_jobs ADD COLUMN held_since double precision,
+    ADD COLUMN released boolean NOT NULL DEFAULT false;
+DROP INDEX sr2fhir_jobs_due;
+CREATE INDEX sr2fhir_jobs_due ON sr2fhir_jobs (next_attempt_at, id)
+    WHERE status IN ('READY', 'HELD');
+"""
+
+STEPS: tuple[str, ...] = (V1, V2_HOLD)  # STEPS[n - 1] takes a database from version n - 1 to n
 
 
 def schema_version(conn: Connection) -> int:

@@ -50,11 +50,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
 """
-SCHEMA_VERSION = 1  # PRAGMA user_version of a job table this code knows
+# Version 2: HELD jobs (fhir.unresolved_reference hold): when the hold began, and whether
+# `queue release` let the job go with the references it has.
+HOLD_STEP = (
+    "ALTER TABLE jobs ADD COLUMN held_since REAL",
+    "ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
+)
+STEPS: dict[int, tuple[str, ...]] = {2: HOLD_STEP}  # version n: what takes n - 1 to n
+SCHEMA_VERSION = 2  # PRAGMA user_version of a job table this code knows
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
-    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes"
+    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes, "
+    "held_since, released"
 )
 
 # The oldest due READY job whose instance is not being worked on right now (versions of one
@@ -66,7 +74,7 @@ UPDATE jobs SET status = 'LOCKED', locked_by = :worker, locked_at = :now, update
                 attempts = attempts + 1
 WHERE id = (
     SELECT j.id FROM jobs AS j
-    WHERE j.status = 'READY' AND j.next_attempt_at <= :now
+    WHERE j.status IN ('READY', 'HELD') AND j.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM jobs AS l
                       WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
       AND (j.size_bytes <= :large
@@ -83,27 +91,40 @@ SELECT n.id FROM jobs AS n JOIN jobs AS j ON n.sop_instance_uid = j.sop_instance
 WHERE j.id = ? AND n.id > j.id AND n.status != 'FAILED' LIMIT 1
 """
 
-HELD = "status = 'LOCKED' AND locked_by = ?"  # fencing: only the holder changes its job
+OWNED = "status = 'LOCKED' AND locked_by = ?"  # fencing: only the holder changes its job
 
 UNLOCK = f"""
 UPDATE jobs SET status = ?, last_error = ?, next_attempt_at = ?, locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD} RETURNING {COLUMNS}
+WHERE id = ? AND {OWNED} RETURNING {COLUMNS}
+"""
+
+HOLD = f"""
+UPDATE jobs SET status = 'HELD', last_error = ?, next_attempt_at = ?,
+                held_since = COALESCE(held_since, ?), attempts = MAX(attempts - 1, 0),
+                locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE id = ? AND {OWNED} RETURNING {COLUMNS}
+"""
+
+# `queue release`: HELD, or READY again after a failed try within its hold.
+RELEASE_HELD = """
+UPDATE jobs SET status = 'READY', released = 1, next_attempt_at = ?, updated_at = ?
+WHERE id = ? AND (status = 'HELD' OR (status = 'READY' AND held_since IS NOT NULL))
 """
 
 RELEASE = f"""
 UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD}
+WHERE id = ? AND {OWNED}
 """
 
 SET_STATUS = f"""
 UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key), outcome = ?,
                 locked_by = NULL, locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD}
+WHERE id = ? AND {OWNED}
 """
 
-HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {HELD}"
+HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {OWNED}"
 
 LOCKED_BY = "status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?"
 
@@ -260,6 +281,22 @@ class SqliteJobStore(JobReads):
             ).fetchone()
         return _job(row)
 
+    def hold(self, job_id: int, owner: str, reason: str, delay: float) -> Job:
+        """HELD, due again after `delay` seconds -- unless a newer version has arrived."""
+        now = self._clock()
+        with self._transaction() as db:
+            _check_held(db, job_id, owner)
+            superseded = _supersede(db, job_id, owner, now)
+            if superseded is not None:
+                return superseded
+            row = db.execute(HOLD, (reason, now + delay, now, now, job_id, owner)).fetchone()
+        return _job(row)
+
+    def release_held(self, job_id: int) -> bool:
+        now = self._clock()
+        with self._transaction() as db:
+            return db.execute(RELEASE_HELD, (now, now, job_id)).rowcount == 1
+
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None:
         """DONE ("superseded by job N") if a newer version of the instance is queued or
         delivered; None (and nothing changed) if this is the newest. Runs before every
@@ -317,7 +354,8 @@ class SqliteJobStore(JobReads):
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = 'READY', attempts = 0, next_attempt_at = ?, file_key = ?,"
-                " locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
+                " locked_by = NULL, locked_at = NULL, held_since = NULL, released = 0,"
+                " updated_at = ? WHERE id = ?",
                 (now, file_key, now, job_id),
             )
 
@@ -385,18 +423,35 @@ _ADDED_COLUMNS = {  # columns newer than the first job table, for databases made
 
 def _upgrade(db: sqlite3.Connection) -> int:
     """Create the job table or bring one made by an older sr2fhir up to SCHEMA_VERSION (the
-    first had no version and fewer columns); the version found when newer."""
+    first had no version and fewer columns; then STEPS); the version found when newer."""
     found = int(db.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         return found
-    db.executescript(SCHEMA)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, definition in _ADDED_COLUMNS.items():
-        if name not in columns:
-            db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
-    if found < SCHEMA_VERSION:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if found < 1:
+        db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for name, definition in _ADDED_COLUMNS.items():
+            if name not in columns:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
+        db.execute("PRAGMA user_version = 1")
+    for version in range(max(found, 1) + 1, SCHEMA_VERSION + 1):
+        _apply_step(db, version, STEPS[version])
     return SCHEMA_VERSION
+
+
+def _apply_step(db: sqlite3.Connection, version: int, statements: tuple[str, ...]) -> None:
+    """One step in one transaction; a process that opened the table at the same moment and
+    applied it first leaves nothing to do."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if int(db.execute("PRAGMA user_version").fetchone()[0]) < version:
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -415,6 +470,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         upd,
         outcome,
         size,
+        held_since,
+        released,
     ) = row
     return Job(
         id=id_,
@@ -429,4 +486,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         updated_at=upd,
         outcome=outcome,
         size=size,
+        held_since=held_since,
+        released=bool(released),
     )

@@ -188,7 +188,9 @@ class FullOnceSink:
         self.inner = OutboxSink(outbox)
         self.full = True
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         if self.full:
             self.full = False
             raise DiskFullError("outbox full: No space left on device")

@@ -48,7 +48,7 @@ def test_status_counts_jobs_per_state(
     filled_spool(spool_config)
     code, out = queue(spool_config, capsys, "status")
     assert code == 0
-    assert out.split() == ["READY", "1", "LOCKED", "0", "DONE", "1", "FAILED", "1"]
+    assert out.split() == ["READY", "1", "LOCKED", "0", "DONE", "1", "FAILED", "1", "HELD", "0"]
 
 
 def test_list_filters_by_state(spool_config: Config, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,6 +145,7 @@ def test_purge_forgets_old_done_jobs_only(
         JobStatus.LOCKED: 0,
         JobStatus.DONE: 0,
         JobStatus.FAILED: 1,
+        JobStatus.HELD: 0,
     }
     spool.close()
 

@@ -50,7 +50,9 @@ class FlakySink:
         self.errors = list(errors)
         self.inner = OutboxSink(outbox)
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         if self.errors:
             raise self.errors.pop(0)
         return self.inner.deliver(bundle, instance)

@@ -54,7 +54,9 @@ def receive(spool: Spool, data: bytes, uid: str | None = None) -> int:
 class Broken:
     """A sink whose code has a bug: it raises what no delivery error handler expects."""
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         return bundle["no such key"]  # type: ignore[no-any-return]
 
     def recover(self, pid: int | None = None) -> None:
@@ -64,7 +66,9 @@ class Broken:
 class Refusing:
     """A FHIR-ish sink that refuses, keeping the server's strange answer."""
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         raise PermanentDeliveryError(
             "transaction: the answer is a JSON string, not a resource", answer='"OK"'
         )

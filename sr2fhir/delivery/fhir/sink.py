@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sr2fhir.config import FhirConfig, FhirVersion
+from sr2fhir.config import FhirConfig, FhirVersion, UnresolvedReference
 from sr2fhir.delivery.fhir.auth import build_auth
 from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp, configure_tls
 from sr2fhir.delivery.fhir.outcome import CONFLICT_STATUS, check_transaction_response
@@ -59,10 +59,15 @@ class FhirSink:
             return SinkCheck(True, f"FHIR server answers ({response.status_code})")
         return SinkCheck(False, f"FHIR server answers HTTP {response.status_code}")
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        unresolved: UnresolvedReference | None = None,
+    ) -> str:
         if self.version is FhirVersion.R4:
             bundle = to_r4(bundle)
-        self.resolver.resolve_bundle(bundle)
+        self.resolver.resolve_bundle(bundle, unresolved)
         try:
             response = self.http.transaction(bundle)
         except PermanentDeliveryError as exc:

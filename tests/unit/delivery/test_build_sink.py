@@ -26,7 +26,7 @@ class Probed:
     def __init__(self) -> None:
         self.timeouts: list[float] = []
 
-    def deliver(self, bundle: object, instance: object) -> str:
+    def deliver(self, bundle: object, instance: object, unresolved: object = None) -> str:
         raise AssertionError("readiness never delivers")
 
     def recover(self, pid: int | None = None) -> None:

@@ -24,7 +24,9 @@ class Flaky:
         self.failures = list(failures)
         self.calls = 0
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)

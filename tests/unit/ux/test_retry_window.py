@@ -38,7 +38,9 @@ class EhrDownUntil:
     def __init__(self, clock: Clock, back_at: float) -> None:
         self.clock, self.back_at, self.calls = clock, back_at, 0
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, unresolved: object = None
+    ) -> str:
         self.calls += 1
         if self.clock() < self.back_at:
             raise TransientDeliveryError("POST transaction: HTTP 503")
