@@ -97,6 +97,15 @@ class HoldFallback(Choice):
     FAIL = "fail"
 
 
+class ImagingStudyMode(Choice):
+    """Where the Observations' partOf points: the ImagingStudy the server has (found by
+    identifier, else a logical reference), or one the Bundle creates unless the server has
+    it (a conditional create: sr2fhir/mapping/imaging_study.py)."""
+
+    REFERENCE = "reference"
+    CREATE_IF_MISSING = "create-if-missing"
+
+
 class LogLevel(Choice):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -293,6 +302,7 @@ class FhirConfig:
     hold_max: float = setting(3600.0, check=checks.positive)
     hold_fallback: HoldFallback = HoldFallback.LOGICAL
     lookup_cache_ttl: float = setting(300.0, check=checks.not_negative)
+    imaging_study: ImagingStudyMode = ImagingStudyMode.REFERENCE
 
 
 # ---------------------------------------------------------------- mapping, logging, http, audit
@@ -301,13 +311,14 @@ DEFAULT_MAPPING = MappingOptions(
     max_content_items=DEFAULT_MAX_CONTENT_ITEMS, max_bundle_entries=DEFAULT_MAX_BUNDLE_ENTRIES
 )
 # The mapping section is MappingOptions; its keys' checks live here (the class is the
-# mapping's own), and max_dataset_bytes is not a key of it: it is dicom.max_dataset_bytes.
+# mapping's own), and max_dataset_bytes and create_imaging_study are not keys of it: they
+# are dicom.max_dataset_bytes and fhir.imaging_study.
 MAPPING_CHECKS: Mapping[str, Check] = {
     "default_utc_offset": checks.utc_offset,
     "max_content_items": checks.positive,
     "max_bundle_entries": checks.positive,
 }
-MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes"})
+MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes", "create_imaging_study"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,8 +378,13 @@ class Config:
 
     @property
     def mapping_options(self) -> MappingOptions:
-        """The mapping section with the data-set limit, which is dicom.max_dataset_bytes."""
-        return dataclasses.replace(self.mapping, max_dataset_bytes=self.dicom.max_dataset_bytes)
+        """The mapping section with the data-set limit (dicom.max_dataset_bytes) and whether
+        the Bundle creates the ImagingStudy (fhir.imaging_study)."""
+        return dataclasses.replace(
+            self.mapping,
+            max_dataset_bytes=self.dicom.max_dataset_bytes,
+            create_imaging_study=self.fhir.imaging_study is ImagingStudyMode.CREATE_IF_MISSING,
+        )
 
     def origin(self, key: str) -> str:
         """Where the value of `section.key` came from."""
