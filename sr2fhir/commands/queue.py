@@ -99,7 +99,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             _list_held(spool, args.limit)
             return ExitStatus.OK
         state = JobStatus(args.state) if args.state else None
-        header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "HELD BY")
+        header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "LOCKED BY")
         print(ROW.format(*header))
         for job in spool.list_jobs(state, args.limit):
             when, ae, uid = _when(job.received_at), job.instance.calling_ae, job.sop_instance_uid

@@ -15,6 +15,10 @@ from sr2fhir.cli import main
 from sr2fhir.config import Config, UnresolvedReference
 from sr2fhir.delivery.retry import HoldPolicy, RetryPolicy
 from sr2fhir.errors import PermanentDeliveryError, ReferencesPendingError
+from sr2fhir.ops import prometheus
+from sr2fhir.ops.health import check_spool
+from sr2fhir.ops.queue_view import read_queue
+from sr2fhir.ops.stats import Snapshot
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool
 from sr2fhir.spool.pg_schema import STEPS
 from sr2fhir.spool.sqlite_jobs import SCHEMA, SCHEMA_VERSION, SqliteJobStore
@@ -68,6 +72,13 @@ def test_a_held_job_waits_and_is_claimed_again_with_its_hold_start(
     spool.hold(again, "still waiting", delay=3600)
     later = spool.get(job_id)
     assert later is not None and later.held_since == job.held_since  # the first hold counts
+
+
+def test_held_jobs_are_counted_in_metrics_and_the_spool_stays_ready(spool: Spool) -> None:
+    held(spool, "40.2")
+    page = prometheus.render(Snapshot(), Snapshot(), read_queue(spool), 2, 2)
+    assert 'sr2fhir_jobs{state="HELD"} 1' in page
+    assert check_spool(spool).ok  # waiting for the EHR is not the gateway's fault
 
 
 def test_held_jobs_survive_a_restart(spool_config: Config) -> None:
