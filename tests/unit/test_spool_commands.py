@@ -165,6 +165,6 @@ def test_status_and_list_show_which_node_holds_which_job(
     assert out.splitlines()[-2:] == ["LOCKED by node-a:11 1", "LOCKED by node-b:22 1"]
     code, out = queue(spool_config, capsys, "list", "--state", "LOCKED")
     header, *rows = out.splitlines()
-    assert header.split()[-2:] == ["HELD", "BY"]
+    assert header.split()[-2:] == ["LOCKED", "BY"]
     assert [row.split()[0] for row in rows] == [str(first), str(second)]
     assert [row.split()[-1] for row in rows] == ["node-a:11/w0.1", "node-b:22/w1.3"]
