@@ -270,26 +270,25 @@ class SqliteJobStore(JobReads):
 
     def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
-        now = self._clock()
-        with self._transaction() as db:
-            _check_held(db, job_id, owner)
-            superseded = _supersede(db, job_id, owner, now)
-            if superseded is not None:
-                return superseded
-            row = db.execute(
-                UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id, owner)
-            ).fetchone()
-        return _job(row)
+        ready = JobStatus.READY.value
+        return self._unlock(UNLOCK, job_id, owner, lambda now: (ready, error, now + delay, now))
 
     def hold(self, job_id: int, owner: str, reason: str, delay: float) -> Job:
         """HELD, due again after `delay` seconds -- unless a newer version has arrived."""
+        return self._unlock(HOLD, job_id, owner, lambda now: (reason, now + delay, now, now))
+
+    def _unlock(
+        self, sql: str, job_id: int, owner: str, values: Callable[[float], tuple[Any, ...]]
+    ) -> Job:
+        """`sql` (UNLOCK or HOLD: `values(now)`, then the job id and its holder), or DONE
+        ("superseded by job N") when a newer version of the instance is there."""
         now = self._clock()
         with self._transaction() as db:
             _check_held(db, job_id, owner)
             superseded = _supersede(db, job_id, owner, now)
             if superseded is not None:
                 return superseded
-            row = db.execute(HOLD, (reason, now + delay, now, now, job_id, owner)).fetchone()
+            row = db.execute(sql, (*values(now), job_id, owner)).fetchone()
         return _job(row)
 
     def release_held(self, job_id: int) -> bool:
