@@ -55,6 +55,7 @@ AUDITED: dict[GatewayEvent, tuple[str, tuple[str, ...]]] = {
         ("job_id", "sop_instance_uid", "sop_class_uid", "calling_ae"),
     ),
     GatewayEvent.JOB_DELIVERED: ("delivered", (*_JOB, "sink", "resources")),
+    GatewayEvent.JOB_HELD: ("held", (*_JOB, "reason")),
     GatewayEvent.JOB_FAILED: ("failed", (*_JOB, "reason")),
     GatewayEvent.JOB_REJECTED: ("failed", (*_JOB, "reason")),
 }

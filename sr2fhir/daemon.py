@@ -22,7 +22,7 @@ from sr2fhir import __version__
 from sr2fhir.audit import AuditLog, AuditTrail
 from sr2fhir.config import Config, WorkerMode, config_summary, dump_config
 from sr2fhir.delivery import build_sink
-from sr2fhir.delivery.retry import RetryPolicy
+from sr2fhir.delivery.retry import HoldPolicy, RetryPolicy
 from sr2fhir.errors import SpoolError
 from sr2fhir.events import EventBus
 from sr2fhir.exits import ExitStatus
@@ -80,6 +80,7 @@ def build_worker(
         RetryPolicy.from_config(config.workers),
         events=events,
         large_jobs=LargeJobs(config.workers.large_job_bytes, config.workers.large_job_workers),
+        hold=HoldPolicy.from_config(config.fhir),
     )
 
 

@@ -106,6 +106,15 @@ class TransientDeliveryError(DeliveryError):
         self.outcome = outcome
 
 
+class ReferencesPendingError(DeliveryError):
+    """fhir.unresolved_reference hold: resources the Bundle references are not on the server
+    yet (their types, never their identifiers); the job waits HELD and tries again."""
+
+    def __init__(self, missing: tuple[str, ...]) -> None:
+        super().__init__(f"waiting for {', '.join(missing)}: not found on the server yet")
+        self.missing = missing
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying will not help (4xx, an answer that makes no sense); the OperationOutcome, or
     else the start of the server's answer, is kept with the job."""

@@ -34,6 +34,7 @@ class GatewayEvent(enum.Enum):
     JOB_DELIVERED = "job-delivered"  # job_id, sop_instance_uid, calling_ae, sink, resources,
     #                                  received_at (when the C-STORE was answered)
     JOB_RETRY_SCHEDULED = "job-retry-scheduled"  # job_id, ..., attempt, delay, reason
+    JOB_HELD = "job-held"  # job_id, ..., reason: what the server does not have yet
     JOB_FAILED = "job-failed"  # job_id, ..., reason: refused by the sink, or out of attempts
     JOB_REJECTED = "job-rejected"  # job_id, ..., reason: not a usable report (quarantined)
     FHIR_RESPONSE = "fhir-response"  # method, code: every answer of the FHIR server

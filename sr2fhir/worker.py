@@ -1,11 +1,13 @@
-"""Workers: claim job -> parse -> map -> deliver -> done / retry / failed.
+"""Workers: claim job -> parse -> map -> deliver -> done / retry / held / failed.
 
 A worker is a loop over one Spool, one Converter and one Sink, all injected. Mapping rejections
 fail the job at once (file quarantined); sink errors retry with capped exponential backoff and
-jitter. Whatever one report does, the loop goes on with the next. When the spool itself fails
-(a full disk, a database busy too long) the job in hand goes back to the queue uncounted and
-the worker pauses, longer each time up to SPOOL_PAUSE_MAX, until the spool answers again. A
-worker that lost its job's lease (LeaseLostError: the job went back to the queue) drops it.
+jitter; references the server does not have yet (fhir.unresolved_reference hold) make the job
+HELD, tried again every fhir.hold_retry seconds (HoldPolicy). Whatever one report does, the
+loop goes on with the next. When the spool itself fails (a full disk, a database busy too
+long) the job in hand goes back to the queue uncounted and the worker pauses, longer each
+time up to SPOOL_PAUSE_MAX, until the spool answers again. A worker that lost its job's
+lease (LeaseLostError: the job went back to the queue) drops it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from sr2fhir.delivery import Receipt, Sink
-from sr2fhir.delivery.retry import Failure, RetryPolicy, failure_of
-from sr2fhir.errors import LeaseLostError, MappingError, SpoolError, SrParseError
+from sr2fhir.delivery.retry import Failure, HoldPolicy, RetryPolicy, failure_of
+from sr2fhir.errors import (
+    LeaseLostError,
+    MappingError,
+    ReferencesPendingError,
+    SpoolError,
+    SrParseError,
+)
 from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
 from sr2fhir.mapping import bundle_sop_instance_uid
 from sr2fhir.report_facts import Converter, MappedReport, make_converter
@@ -52,6 +61,8 @@ class Worker:
         rng: Callable[[], float] = random.random,
         events: Emitter = SILENT,
         large_jobs: LargeJobs | None = None,
+        hold: HoldPolicy | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.spool = spool
         self.convert = convert
@@ -62,6 +73,8 @@ class Worker:
         self.events = events  # JOB_* events: the audit trail and the metrics listen
         self._held: Job | None = None  # claimed, then stranded by a spool failure
         self.large_jobs = large_jobs
+        self.hold = hold or HoldPolicy()  # fhir.unresolved_reference hold (the sink decides)
+        self._clock = clock
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
@@ -143,10 +156,13 @@ class Worker:
         return mapped
 
     def _deliver(self, job: Job, mapped: MappedReport) -> JobStatus:
+        unresolved = self.hold.unresolved_for(job, self._clock())
         try:
-            receipt = self.sink.deliver(mapped.bundle, job.instance, mapped.warnings)
+            receipt = self.sink.deliver(mapped.bundle, job.instance, mapped.warnings, unresolved)
         except SpoolError:  # the gateway's own disk (a full outbox): the worker pauses
             raise
+        except ReferencesPendingError as exc:
+            return self._hold(job, str(exc))
         except Exception as exc:  # the retry rules of every delivery (delivery.retry)
             failure = failure_of(exc)
             attempt = _failed_attempt(failure, mapped)
@@ -213,6 +229,17 @@ class Worker:
                 delay=delay,
                 reason=short_error(reason),
             )
+        return updated.status
+
+    def _hold(self, job: Job, reason: str) -> JobStatus:
+        """HELD until the next look (hold_retry), or DONE when a newer version came."""
+        updated = self.spool.hold(job, short_error(reason), self.hold.retry)
+        if updated.status is JobStatus.DONE:
+            self._log_state(job, JobStatus.DONE, str(updated.last_error))
+        else:
+            detail = f"{reason}; next look in {self.hold.retry:.0f}s"
+            self._log_state(job, JobStatus.HELD, detail)
+            self._emit(GatewayEvent.JOB_HELD, job, reason=short_error(reason))
         return updated.status
 
     def _log_state(

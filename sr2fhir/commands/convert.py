@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.commands.progress import Progress
-from sr2fhir.config import Config, FhirVersion, SinkKind, load_config
+from sr2fhir.config import Config, FhirVersion, SinkKind, UnresolvedReference, load_config
 from sr2fhir.config.preflight import preflight_fhir
 from sr2fhir.delivery import Sink, build_sink
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries
@@ -152,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
 def _pusher(config: Config, version: FhirVersion | None = None, say: Say | None = None) -> Pusher:
     """The `--push` delivery: the configured FHIR sink, in `version` (default fhir.version)."""
     fhir = dataclasses.replace(config.fhir, version=version or config.fhir.version)
+    if fhir.unresolved_reference is UnresolvedReference.HOLD:  # no queue to hold a report in
+        unresolved = UnresolvedReference(fhir.hold_fallback.value)
+        fhir = dataclasses.replace(fhir, unresolved_reference=unresolved)
     sink = build_sink(dataclasses.replace(config, fhir=fhir), SinkKind.FHIR)
     policy = RetryPolicy.from_config(config.workers, max_attempts=PUSH_ATTEMPTS)
     return Pusher(sink, str(config.fhir.base_url), policy, say=say)

@@ -1,4 +1,4 @@
-"""`sr2fhir queue status|list|show|retry|discard|purge`: look at and steer the job queue.
+"""`sr2fhir queue status|list|show|retry|discard|release|purge`: look at and steer the job queue.
 
 Safe while the gateway runs: each command is a few short transactions on the same spool (with
 spool.backend postgresql: the database every node shares; LOCKED jobs name their node). The
@@ -18,10 +18,11 @@ from sr2fhir.commands.data_folder import require_data_folder
 from sr2fhir.config import add_config_flags, config_from_args
 from sr2fhir.exits import ExitStatus
 from sr2fhir.ops.queue_api import ActionReport, JobDetail, JobQuery, QueueApi
-from sr2fhir.spool import JobStatus, SpoolRole, open_configured_spool
+from sr2fhir.spool import Job, JobStatus, Spool, SpoolRole, open_configured_spool
 
 DAY = 86400.0
 ROW = "{:>7} {:<7} {:>5} {:<20} {:<16} {:<64} {}"
+HELD_ROW = "{:>7} {:<20} {:<20} {:<64} {}"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = _Actions(parser.add_subparsers(dest="action", metavar="ACTION", required=True))
     actions.add_parser("status", help="job counts per state").set_defaults(handler=status)
     listing = actions.add_parser("list", help="the newest jobs (of a state), oldest first")
-    listing.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
+    state = listing.add_mutually_exclusive_group()
+    state.add_argument("--state", choices=[s.value for s in JobStatus], type=str.upper)
+    state.add_argument(
+        "--held", action="store_true", help="HELD jobs: since when, next try, what is missing"
+    )
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--ae", metavar="AE", help="only jobs from this calling AE title")
     listing.add_argument(
@@ -69,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--yes", action="store_true", help="do not ask for confirmation (scripts, cron)"
     )
     discard_parser.set_defaults(handler=discard)
+    release_parser = actions.add_parser(
+        "release", help="deliver a HELD job now, with the references it has"
+    )
+    release_parser.add_argument("job_id", type=int, metavar="ID")
+    release_parser.set_defaults(handler=release)
     purge_parser = actions.add_parser("purge", help="forget DONE jobs")
     purge_parser.add_argument(
         "--done-older-than", type=float, required=True, metavar="DAYS", dest="days"
@@ -130,8 +140,11 @@ def list_jobs(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
 
     def run(api: QueueApi) -> int:
+        if args.held:
+            _list_held(api.spool, args.limit)
+            return ExitStatus.OK
         page = api.jobs(query, with_phi=False)
-        header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "HELD BY")
+        header = ("ID", "STATE", "TRIES", "RECEIVED", "CALLING AE", "SOP INSTANCE UID", "LOCKED BY")
         print(ROW.format(*header))
         for job in reversed(page.jobs):
             when, held = _when(job.received_at), job.held_by or "-"
@@ -151,6 +164,14 @@ def list_jobs(args: argparse.Namespace) -> int:
     return _run(args, run)
 
 
+def _list_held(spool: Spool, limit: int) -> None:
+    print(HELD_ROW.format("ID", "HELD SINCE", "NEXT TRY", "SOP INSTANCE UID", "WAITING FOR"))
+    for job in spool.list_jobs(JobStatus.HELD, limit):
+        since = _when(job.held_since) if job.held_since is not None else "-"
+        due = _when(job.next_attempt_at)
+        print(HELD_ROW.format(job.id, since, due, job.sop_instance_uid, job.last_error or "-"))
+
+
 def show(args: argparse.Namespace) -> int:
     def run(api: QueueApi) -> int:
         detail = api.job(args.job_id, with_phi=args.with_phi)
@@ -158,7 +179,7 @@ def show(args: argparse.Namespace) -> int:
             print(f"sr2fhir queue: no job {args.job_id}", file=sys.stderr)
             return ExitStatus.FAILED
         job = api.spool.get(args.job_id)
-        print(describe(detail, job.file_key if job else "-", job.size if job else 0))
+        print(describe(detail, job))
         return ExitStatus.OK
 
     return _run(args, run)
@@ -231,6 +252,21 @@ def discard_line(report: ActionReport, kept: str) -> str:
     return line
 
 
+def release(args: argparse.Namespace) -> int:
+    """A HELD job is due now and its workers deliver it with the references it has."""
+
+    def run(api: QueueApi) -> int:
+        if not api.spool.release_held(args.job_id):
+            print(
+                f"sr2fhir queue: job {args.job_id} does not exist or is not HELD", file=sys.stderr
+            )
+            return ExitStatus.FAILED
+        print(f"job {args.job_id} released: delivered next with the references it has")
+        return ExitStatus.OK
+
+    return _run(args, run)
+
+
 def purge(args: argparse.Namespace) -> int:
     if args.days < 0:
         print("sr2fhir queue: --done-older-than must be >= 0", file=sys.stderr)
@@ -244,7 +280,7 @@ def purge(args: argparse.Namespace) -> int:
     return _run(args, run)
 
 
-def describe(detail: JobDetail, file_key: str, size: int) -> str:
+def describe(detail: JobDetail, stored: Job | None) -> str:
     """`queue show`: the job's lines, its attempts, warnings and the kept answer."""
     job = detail.summary
     next_at = _when(detail.next_attempt_at) if detail.next_attempt_at is not None else "-"
@@ -258,9 +294,11 @@ def describe(detail: JobDetail, file_key: str, size: int) -> str:
         ("received", _when(job.received_at)),
         ("updated", _when(job.updated_at)),
         ("next_attempt", next_at),
+        ("held_since", _when(stored.held_since) if stored and stored.held_since else "-"),
+        ("released", "yes" if stored and stored.released else "no"),
         ("locked_by", job.held_by or "-"),
-        ("file", file_key),
-        ("size", f"{size} bytes"),
+        ("file", stored.file_key if stored else "-"),
+        ("size", f"{stored.size if stored else 0} bytes"),
         ("last_error", job.last_error or "-"),
         *sorted(detail.header.items()),
     ]

@@ -15,6 +15,7 @@ lines (numbers: docs/gateway.md "Configuration internals").
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import os
@@ -255,8 +256,9 @@ def coerce(hint: Any, value: Any) -> Any:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return None if value is None else coerce(args[0], value)
     if isinstance(hint, type) and issubclass(hint, Choice):
-        if isinstance(value, str) and value in {member.value for member in hint}:
-            return hint(value)
+        with contextlib.suppress(ValueError):  # a member's value, or a spelling it accepts
+            if isinstance(value, str):
+                return hint(value)
         raise _Wrong(f": must be one of {', '.join(m.value for m in hint)}")
     simple = _SIMPLE.get(hint)
     if simple is not None:

@@ -75,10 +75,35 @@ class FhirVersion(Choice):
 
 class UnresolvedReference(Choice):
     """A Patient/ServiceRequest/ImagingStudy not found on the server: keep the logical
-    reference by identifier, or fail the job."""
+    reference by identifier, fail the job, or hold it (HELD) until the resource appears.
+
+    `reference`, the documented name of `logical` before `hold` came, is still accepted
+    (_missing_), so existing files keep working."""
+
+    LOGICAL = "logical"
+    FAIL = "fail"
+    HOLD = "hold"
+
+    @classmethod
+    def _missing_(cls, value: object) -> UnresolvedReference | None:
+        return cls.LOGICAL if value == "reference" else None
+
+
+class HoldFallback(Choice):
+    """What a job HELD for fhir.hold_max seconds becomes: delivered with the logical
+    references it has, or FAILED (`queue retry` runs it again)."""
+
+    LOGICAL = "logical"
+    FAIL = "fail"
+
+
+class ImagingStudyMode(Choice):
+    """Where the Observations' partOf points: the ImagingStudy the server has (found by
+    identifier, else a logical reference), or one the Bundle creates unless the server has
+    it (a conditional create: sr2fhir/mapping/imaging_study.py)."""
 
     REFERENCE = "reference"
-    FAIL = "fail"
+    CREATE_IF_MISSING = "create-if-missing"
 
 
 class LogLevel(Choice):
@@ -272,8 +297,12 @@ class FhirConfig:
     client_key: str | None = None
     headers: tuple[tuple[str, str], ...] = setting((), secret=True)
     auth: FhirAuth = NoAuth()  # file keys: auth_kind, auth_*, smart_* (see module)
-    unresolved_reference: UnresolvedReference = UnresolvedReference.REFERENCE
+    unresolved_reference: UnresolvedReference = UnresolvedReference.LOGICAL
+    hold_retry: float = setting(60.0, check=checks.positive)
+    hold_max: float = setting(3600.0, check=checks.positive)
+    hold_fallback: HoldFallback = HoldFallback.LOGICAL
     lookup_cache_ttl: float = setting(300.0, check=checks.not_negative)
+    imaging_study: ImagingStudyMode = ImagingStudyMode.REFERENCE
 
 
 # ---------------------------------------------------------------- mapping, logging, http, audit
@@ -282,13 +311,14 @@ DEFAULT_MAPPING = MappingOptions(
     max_content_items=DEFAULT_MAX_CONTENT_ITEMS, max_bundle_entries=DEFAULT_MAX_BUNDLE_ENTRIES
 )
 # The mapping section is MappingOptions; its keys' checks live here (the class is the
-# mapping's own), and max_dataset_bytes is not a key of it: it is dicom.max_dataset_bytes.
+# mapping's own), and max_dataset_bytes and create_imaging_study are not keys of it: they
+# are dicom.max_dataset_bytes and fhir.imaging_study.
 MAPPING_CHECKS: Mapping[str, Check] = {
     "default_utc_offset": checks.utc_offset,
     "max_content_items": checks.positive,
     "max_bundle_entries": checks.positive,
 }
-MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes"})
+MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes", "create_imaging_study"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +381,13 @@ class Config:
 
     @property
     def mapping_options(self) -> MappingOptions:
-        """The mapping section with the data-set limit, which is dicom.max_dataset_bytes."""
-        return dataclasses.replace(self.mapping, max_dataset_bytes=self.dicom.max_dataset_bytes)
+        """The mapping section with the data-set limit (dicom.max_dataset_bytes) and whether
+        the Bundle creates the ImagingStudy (fhir.imaging_study)."""
+        return dataclasses.replace(
+            self.mapping,
+            max_dataset_bytes=self.dicom.max_dataset_bytes,
+            create_imaging_study=self.fhir.imaging_study is ImagingStudyMode.CREATE_IF_MISSING,
+        )
 
     def origin(self, key: str) -> str:
         """Where the value of `section.key` came from."""

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sr2fhir.config import UnresolvedReference
 from sr2fhir.delivery.sink import Receipt, SinkCheck
 from sr2fhir.errors import DiskFullError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.fsutil import is_out_of_space, temp_beside, write_atomically
@@ -51,7 +52,9 @@ class OutboxSink:
         bundle: dict[str, Any],
         instance: InstanceInfo,
         warnings: tuple[MappingWarning, ...] = (),
+        unresolved: UnresolvedReference | None = None,
     ) -> Receipt:
+        """Write `<SOP Instance UID>.json` (no server, no lookups: `unresolved` is moot)."""
         uid = instance.sop_instance_uid
         if not is_valid_uid(uid):
             raise PermanentDeliveryError(f"SOP Instance UID is not a valid UID: {uid[:70]!r}")

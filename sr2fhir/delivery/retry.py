@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sr2fhir.config import WorkersConfig
+from sr2fhir.config import FhirConfig, UnresolvedReference, WorkersConfig
 from sr2fhir.delivery.sink import Receipt, Sink
 from sr2fhir.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from sr2fhir.spool import InstanceInfo
+from sr2fhir.spool import InstanceInfo, Job
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,33 @@ class RetryPolicy:
         if self.window is not None:
             limits.append(attempts_within(self, self.window))
         return min(limits, default=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPolicy:
+    """fhir.unresolved_reference hold: a job whose Bundle references a Patient,
+    ServiceRequest or ImagingStudy not on the server yet is HELD and tried again every
+    `retry` seconds; from `max` seconds after its first hold it is delivered as `fallback`
+    says; once released (`queue release`) it is delivered at once with logical references.
+    Holds are not attempts: the retry policy's budget is for failed deliveries."""
+
+    retry: float = 60.0
+    max: float = 3600.0
+    fallback: UnresolvedReference = UnresolvedReference.LOGICAL
+
+    @classmethod
+    def from_config(cls, config: FhirConfig) -> HoldPolicy:
+        fallback = UnresolvedReference(config.hold_fallback.value)
+        return cls(config.hold_retry, config.hold_max, fallback)
+
+    def unresolved_for(self, job: Job, now: float) -> UnresolvedReference | None:
+        """How this delivery of `job` treats references not found: None as configured (held
+        again); logical once released; the fallback once the hold has run out."""
+        if job.released:
+            return UnresolvedReference.LOGICAL
+        if job.held_since is not None and now - job.held_since >= self.max:
+            return self.fallback
+        return None
 
 
 def attempts_within(policy: RetryPolicy, window: float) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sr2fhir.config import UnresolvedReference
 from sr2fhir.mapping import MappingWarning
 from sr2fhir.spool import InstanceInfo
 
@@ -32,15 +33,19 @@ class SinkCheck:
 
 class Sink(Protocol):
     """Delivers one Bundle; raises TransientDeliveryError or PermanentDeliveryError (or
-    DiskFullError: no room to write it locally, which is not the report's fault)."""
+    DiskFullError: no room to write it locally, which is not the report's fault; or
+    ReferencesPendingError: fhir.unresolved_reference hold, the job waits HELD)."""
 
     def deliver(
         self,
         bundle: dict[str, Any],
         instance: InstanceInfo,
         warnings: tuple[MappingWarning, ...] = (),
+        unresolved: UnresolvedReference | None = None,
     ) -> Receipt:
-        """Deliver (with what the mapping left out, where the sink keeps it); the receipt."""
+        """Deliver (with what the mapping left out, where the sink keeps it); the receipt.
+        `unresolved`: how references the server does not have are treated this once (a
+        released or expired hold); None: as configured. A sink without lookups ignores it."""
 
     def recover(self, pid: int | None = None) -> None:
         """Clean up interrupted deliveries: all of them once at gateway start, before any

@@ -21,6 +21,7 @@ from sr2fhir.mapping.devices import (
 )
 from sr2fhir.mapping.document import DocumentHeader, Equipment, parse_document_header
 from sr2fhir.mapping.ids import resource_id
+from sr2fhir.mapping.imaging_study import build_imaging_study_entry, referencing_created_study
 from sr2fhir.mapping.observations import (
     NO_GROUP,
     DeviceRelationship,
@@ -90,6 +91,8 @@ def map_report(
     header = _read("header", parse_document_header, ds)
     report = parse_measurement_report(root)
     refs = references or build_report_references(header, options)
+    if options.create_imaging_study:
+        refs = referencing_created_study(refs, header.study_uid)
     ctx = BuildContext(
         header=header,
         options=options,
@@ -117,7 +120,10 @@ def map_report(
         resources.append(build_provenance(header, resources, ctx.document_time.instant))
         check_entry_count(len(resources), options)
     warnings = recognised + report.skipped + tuple(ctx.warnings)
-    return MappingResult(build_transaction_bundle(header, resources), warnings)
+    bundle = build_transaction_bundle(header, resources)
+    if options.create_imaging_study:
+        bundle["entry"].insert(0, build_imaging_study_entry(header, refs, options))
+    return MappingResult(bundle, warnings)
 
 
 def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSource) -> _Parsed:

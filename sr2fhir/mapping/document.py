@@ -56,6 +56,8 @@ class DocumentHeader:
     participant_persons: tuple[str, ...]
     participant_devices: tuple[Equipment, ...]
     series_of_instance: dict[str, str]
+    study_date: str | None = None  # the ImagingStudy fhir.imaging_study create-if-missing makes
+    study_time: str | None = None
 
 
 def parse_document_header(ds: ElementSource) -> DocumentHeader:
@@ -88,6 +90,8 @@ def parse_document_header(ds: ElementSource) -> DocumentHeader:
         participant_persons=persons,
         participant_devices=devices,
         series_of_instance=_evidence(ds),
+        study_date=as_text(ds.get("StudyDate")) or None,
+        study_time=as_text(ds.get("StudyTime")) or None,
     )
 
 

@@ -24,6 +24,9 @@ class MappingOptions:
     default_utc_offset: the offset ("+01:00") for DICOM times that carry none; FHIR instants
         and dateTimes with a time need one.
     provenance: add a Provenance to each Bundle (targets: every resource; entity: the SR).
+    create_imaging_study: the Bundle creates a minimal ImagingStudy of the SR's study unless
+        the server has one (conditional create on the Study Instance UID), and partOf points
+        at it (fhir.imaging_study create-if-missing); else partOf names it by identifier.
     max_dataset_bytes, max_content_items, max_bundle_entries: a larger report is refused
         (SrParseError / MappingError) before the work its size would cost; None: no limit.
     """
@@ -32,6 +35,7 @@ class MappingOptions:
     issuer_systems: tuple[tuple[str, str], ...] = ()
     default_utc_offset: str = "+00:00"
     provenance: bool = False
+    create_imaging_study: bool = False
     max_dataset_bytes: int | None = None
     max_content_items: int | None = None
     max_bundle_entries: int | None = None

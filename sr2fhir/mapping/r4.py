@@ -4,6 +4,8 @@
 - Observation.bodyStructure -> the R5 cross-version extension on Observation.
 - Device: displayName/name -> deviceName, type (list) -> type, property valueString -> valueCode.
 - BodyStructure: includedStructure -> location + locationQualifier (laterality, modifier).
+- ImagingStudy (fhir.imaging_study create-if-missing): series.modality CodeableConcept ->
+  Coding.
 - meta.profile is dropped: the IG's profiles are R5 StructureDefinitions.
 """
 
@@ -100,7 +102,13 @@ def _provenance(resource: dict[str, Any], dropped: set[str]) -> None:
     resource["target"] = [t for t in resource["target"] if t.get("reference") not in dropped]
 
 
+def _imaging_study(resource: dict[str, Any], dropped: set[str]) -> None:
+    for series in resource.get("series", []):
+        series["modality"] = series["modality"]["coding"][0]
+
+
 _CONVERTERS = {
+    "ImagingStudy": _imaging_study,
     "Provenance": _provenance,
     "Observation": _observation,
     "Device": _device,

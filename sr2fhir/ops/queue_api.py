@@ -180,7 +180,7 @@ class JobDetail:
     header: dict[str, str]
     attempts: tuple[Attempt, ...]
     warnings: tuple[dict[str, Any], ...]
-    next_attempt_at: float | None = None  # READY: when it runs again
+    next_attempt_at: float | None = None  # READY or HELD: when it runs again
     outcome: dict[str, Any] | None = None  # FAILED: the server's OperationOutcome kept
     answer: str | None = None  # FAILED: the start of an answer that was no OperationOutcome
     quarantined: bool = False  # not a usable report: its bytes were set aside
@@ -278,7 +278,7 @@ class QueueApi:
             {k: str(v) for k, v in (header if with_phi else without_phi(header)).items()},
             tuple(Attempt.of(a) for a in self.spool.attempts(job_id)),
             tuple(w for w in _json_list(job.warnings) if isinstance(w, dict)),
-            job.next_attempt_at if job.status is JobStatus.READY else None,
+            job.next_attempt_at if job.status in (JobStatus.READY, JobStatus.HELD) else None,
             kept if failed else None,
             job.outcome if failed and kept is None else None,
             self.spool.is_quarantined(job),

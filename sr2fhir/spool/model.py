@@ -15,12 +15,17 @@ from typing import Protocol
 
 
 class JobStatus(enum.Enum):
-    """READY -> LOCKED -> DONE | FAILED (and LOCKED -> READY on retry or release)."""
+    """READY -> LOCKED -> DONE | FAILED (and LOCKED -> READY on retry or release).
+
+    HELD (fhir.unresolved_reference hold): LOCKED -> HELD when a resource the Bundle
+    references is not on the server yet; claimed again like READY when due, until the
+    references resolve, the hold runs out, or `queue release` lets it go (-> READY)."""
 
     READY = "READY"
     LOCKED = "LOCKED"
     DONE = "DONE"
     FAILED = "FAILED"
+    HELD = "HELD"
 
 
 class SpoolRole(enum.Enum):
@@ -58,6 +63,8 @@ class Job:
     size: int = 0  # bytes of the spooled file
     warnings: str | None = None  # the last mapping's warnings (a JSON list), None: not mapped
     header: str | None = None  # the report's header facts (a JSON object; PHI), None: not mapped
+    held_since: float | None = None  # when it was first HELD (None: never)
+    released: bool = False  # `queue release`: deliver with the references it has
 
     @property
     def sop_instance_uid(self) -> str:
@@ -158,6 +165,10 @@ class JobStore(Protocol):
         delay: float,
         attempt: AttemptRecord | None = None,
     ) -> Job: ...
+
+    def hold(self, job_id: int, owner: str, reason: str, delay: float) -> Job: ...
+
+    def release_held(self, job_id: int) -> bool: ...
 
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None: ...
 
@@ -278,6 +289,10 @@ class Spool(Protocol):
     ) -> Job:
         """READY again after `delay` s, or DONE when a newer version arrived meanwhile."""
 
+    def hold(self, job: Job, reason: str, delay: float) -> Job:
+        """HELD until `delay` s from now (held_since set at the first hold; the claim does
+        not count as an attempt), or DONE when a newer version arrived meanwhile."""
+
     def supersede_if_newer(self, job: Job) -> Job | None:
         """Before delivering: DONE ("superseded by job N") when a newer version of the
         instance is queued or delivered; None when `job` is the newest."""
@@ -324,6 +339,10 @@ class Spool(Protocol):
 
     def retry_failed(self) -> int:
         """Run every FAILED job again now; how many."""
+
+    def release_held(self, job_id: int) -> bool:
+        """`queue release`: a HELD job (or one READY again within its hold) is due now and
+        delivered with the references it has; False when it is neither."""
 
     def purge_done(self, older_than: float) -> int:
         """Forget DONE jobs last updated before `older_than`; how many."""

@@ -72,7 +72,22 @@ CREATE INDEX sr2fhir_job_attempts_job ON sr2fhir_job_attempts (job_id, id);
 CREATE INDEX sr2fhir_jobs_received ON sr2fhir_jobs (received_at);
 """
 
-STEPS: tuple[str, ...] = (V1, V2_ATTEMPTS)  # STEPS[n - 1]: version n - 1 -> n
+
+# Version 3: HELD jobs (fhir.unresolved_reference hold): the state, when the hold began,
+# whether `queue release` let the job go; claims look at READY and HELD jobs through one
+# partial index (the claim's WHERE names the same states, so the planner uses it).
+V3_HOLD = """
+ALTER TABLE sr2fhir_jobs DROP CONSTRAINT sr2fhir_jobs_status_check;
+ALTER TABLE sr2fhir_jobs ADD CONSTRAINT sr2fhir_jobs_status_check
+    CHECK (status IN ('READY', 'LOCKED', 'DONE', 'FAILED', 'HELD'));
+ALTER TABLE sr2fhir_jobs ADD COLUMN held_since double precision,
+    ADD COLUMN released boolean NOT NULL DEFAULT false;
+DROP INDEX sr2fhir_jobs_due;
+CREATE INDEX sr2fhir_jobs_due ON sr2fhir_jobs (next_attempt_at, id)
+    WHERE status IN ('READY', 'HELD');
+"""
+
+STEPS: tuple[str, ...] = (V1, V2_ATTEMPTS, V3_HOLD)  # STEPS[n - 1]: version n - 1 -> n
 SCHEMA_VERSION = len(STEPS)
 
 

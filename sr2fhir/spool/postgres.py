@@ -43,11 +43,11 @@ NOW = "extract(epoch from now())::float8"
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, quarantined, attempts, "
     "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes, "
-    "warnings, header"
+    "warnings, header, held_since, released"
 )
 U_COLUMNS = ", ".join(f"u.{name.strip()}" for name in COLUMNS.split(","))
 UNLOCKED = "locked_by = NULL, locked_at = NULL, lease_until = NULL"
-HELD = "status = 'LOCKED' AND locked_by = %(owner)s"  # fencing: only the holder changes it
+OWNED = "status = 'LOCKED' AND locked_by = %(owner)s"  # fencing: only the holder changes it
 CLAIM_TRIES = 3
 
 NODE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(node)s, 1))"
@@ -55,7 +55,7 @@ NODE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(node)s, 1))"
 CLAIM = f"""
 WITH next AS (
     SELECT j.id FROM sr2fhir_jobs AS j
-    WHERE j.status = 'READY' AND j.next_attempt_at <= {NOW}
+    WHERE j.status IN ('READY', 'HELD') AND j.next_attempt_at <= {NOW}
       AND NOT EXISTS (SELECT 1 FROM sr2fhir_jobs AS l
                       WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
       AND (j.size_bytes <= %(large)s
@@ -92,7 +92,7 @@ DONE = f"""
 WITH done AS (
     UPDATE sr2fhir_jobs SET status = 'DONE', last_error = %(error)s, outcome = NULL,
         {UNLOCKED}, updated_at = {NOW}
-    WHERE id = %(id)s AND {HELD} RETURNING {COLUMNS}),
+    WHERE id = %(id)s AND {OWNED} RETURNING {COLUMNS}),
 gone AS (DELETE FROM sr2fhir_job_data AS d USING done WHERE d.job_id = done.id)
 SELECT {COLUMNS} FROM done
 """
@@ -100,13 +100,27 @@ SELECT {COLUMNS} FROM done
 FAIL = f"""
 UPDATE sr2fhir_jobs SET status = 'FAILED', last_error = %(error)s, outcome = %(outcome)s,
     quarantined = quarantined OR %(quarantine)s, {UNLOCKED}, updated_at = {NOW}
-WHERE id = %(id)s AND {HELD}
+WHERE id = %(id)s AND {OWNED}
 """
 
 SCHEDULE = f"""
 UPDATE sr2fhir_jobs SET status = 'READY', last_error = %(error)s,
     next_attempt_at = {NOW} + %(delay)s, {UNLOCKED}, updated_at = {NOW}
-WHERE id = %(id)s AND {HELD} RETURNING {COLUMNS}
+WHERE id = %(id)s AND {OWNED} RETURNING {COLUMNS}
+"""
+
+HOLD = f"""
+UPDATE sr2fhir_jobs SET status = 'HELD', last_error = %(error)s,
+    next_attempt_at = {NOW} + %(delay)s, held_since = coalesce(held_since, {NOW}),
+    attempts = greatest(attempts - 1, 0), {UNLOCKED}, updated_at = {NOW}
+WHERE id = %(id)s AND {OWNED} RETURNING {COLUMNS}
+"""
+
+# `queue release`: HELD, or READY again after a failed try within its hold.
+RELEASE_HELD = f"""
+UPDATE sr2fhir_jobs SET status = 'READY', released = true, next_attempt_at = {NOW},
+    updated_at = {NOW}
+WHERE id = %(id)s AND (status = 'HELD' OR (status = 'READY' AND held_since IS NOT NULL))
 """
 
 NEWER = """
@@ -124,7 +138,7 @@ FROM sr2fhir_jobs WHERE id = %(id)s
 RELEASE = f"""
 UPDATE sr2fhir_jobs SET status = 'READY', attempts = greatest(attempts - 1, 0), {UNLOCKED},
     updated_at = {NOW}
-WHERE id = %(id)s AND {HELD}
+WHERE id = %(id)s AND {OWNED}
 """
 
 RELEASE_WORKER = f"""
@@ -149,7 +163,7 @@ RETURNING u.id, u.sop_instance_uid, expired.locked_by
 
 RETRY = f"""
 UPDATE sr2fhir_jobs SET status = 'READY', quarantined = false, attempts = 0,
-    next_attempt_at = {NOW}, {UNLOCKED}, updated_at = {NOW}
+    next_attempt_at = {NOW}, held_since = NULL, released = false, {UNLOCKED}, updated_at = {NOW}
 WHERE status = 'FAILED' AND (id = %(id)s OR %(id)s IS NULL)
 """
 
@@ -159,7 +173,7 @@ ADD_ATTEMPT = f"""
 WITH held AS (
     UPDATE sr2fhir_jobs SET warnings = coalesce(%(warnings)s, warnings),
         header = coalesce(%(header)s, header)
-    WHERE id = %(job_id)s AND {HELD} RETURNING id)
+    WHERE id = %(job_id)s AND {OWNED} RETURNING id)
 INSERT INTO sr2fhir_job_attempts (job_id, at, node, http_status, error, outcome, locations)
 SELECT id, {NOW}, %(node)s, %(http_status)s, %(error)s, %(outcome)s, %(locations)s FROM held
 """
@@ -274,14 +288,29 @@ class PostgresSpool(JobReads):
     def retry_later(
         self, job: Job, reason: str, delay: float, attempt: AttemptRecord | None = None
     ) -> Job:
+        return self._unlock(job, SCHEDULE, reason, delay, "cannot schedule a retry", attempt)
+
+    def hold(self, job: Job, reason: str, delay: float) -> Job:
+        return self._unlock(job, HOLD, reason, delay, "cannot hold the job")
+
+    def _unlock(
+        self,
+        job: Job,
+        sql: str,
+        reason: str,
+        delay: float,
+        what: str,
+        attempt: AttemptRecord | None = None,
+    ) -> Job:
+        """READY (SCHEDULE) or HELD (HOLD) after `delay` s, or DONE when superseded."""
         owner = holder_of(job)
-        with self.db.transaction("cannot schedule a retry") as conn:
+        with self.db.transaction(what) as conn:
             superseded = self._supersede(conn, job)
             if superseded is not None:
                 return superseded
             _record(conn, job, attempt)
             row = conn.execute(
-                SCHEDULE, {"id": job.id, "owner": owner, "error": reason, "delay": delay}
+                sql, {"id": job.id, "owner": owner, "error": reason, "delay": delay}
             ).fetchone()
         if row is None:
             raise _lost(job)
@@ -401,6 +430,10 @@ class PostgresSpool(JobReads):
         with self.db.transaction("cannot retry jobs") as conn:
             return conn.execute(RETRY, {"id": None}).rowcount
 
+    def release_held(self, job_id: int) -> bool:
+        with self.db.transaction("cannot release the job") as conn:
+            return conn.execute(RELEASE_HELD, {"id": job_id}).rowcount == 1
+
     def purge_done(self, older_than: float) -> int:
         with self.db.transaction("cannot purge jobs") as conn:
             return conn.execute(
@@ -477,6 +510,8 @@ def _job(row: Row) -> Job:
         size,
         warnings,
         header,
+        held_since,
+        released,
     ) = row
     return Job(
         id=int(id_),
@@ -493,4 +528,6 @@ def _job(row: Row) -> Job:
         size=int(size),
         warnings=warnings,
         header=header,
+        held_since=held_since,
+        released=bool(released),
     )

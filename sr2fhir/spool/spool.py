@@ -125,6 +125,12 @@ class SqliteSpool:
             self._delete(job.file_key)
         return updated
 
+    def hold(self, job: Job, reason: str, delay: float) -> Job:
+        updated = self.jobs.hold(job.id, holder_of(job), reason, delay)
+        if updated.status is JobStatus.DONE:  # a newer version superseded this one
+            self._delete(job.file_key)
+        return updated
+
     def supersede_if_newer(self, job: Job) -> Job | None:
         """Before delivering: a newer version of the instance (queued or delivered) wins, so
         an older one -- e.g. a FAILED version run again by `queue retry` -- never overwrites
@@ -208,6 +214,9 @@ class SqliteSpool:
     def retry_failed(self) -> int:
         failed = self.jobs.list_jobs(JobStatus.FAILED, limit=1_000_000)
         return sum(self.retry(job.id) for job in failed)
+
+    def release_held(self, job_id: int) -> bool:
+        return self.jobs.release_held(job_id)
 
     def purge_done(self, older_than: float) -> int:
         keys = self.jobs.purge_done(older_than)

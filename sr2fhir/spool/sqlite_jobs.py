@@ -36,7 +36,7 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteJobStore", "table_version"]
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
     "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes, "
-    "warnings, header"
+    "warnings, header, held_since, released"
 )
 
 ADD_ATTEMPT = """
@@ -59,7 +59,7 @@ UPDATE jobs SET status = 'LOCKED', locked_by = :worker, locked_at = :now, update
                 attempts = attempts + 1
 WHERE id = (
     SELECT j.id FROM jobs AS j
-    WHERE j.status = 'READY' AND j.next_attempt_at <= :now
+    WHERE j.status IN ('READY', 'HELD') AND j.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM jobs AS l
                       WHERE l.sop_instance_uid = j.sop_instance_uid AND l.status = 'LOCKED')
       AND (j.size_bytes <= :large
@@ -76,27 +76,40 @@ SELECT n.id FROM jobs AS n JOIN jobs AS j ON n.sop_instance_uid = j.sop_instance
 WHERE j.id = ? AND n.id > j.id AND n.status != 'FAILED' LIMIT 1
 """
 
-HELD = "status = 'LOCKED' AND locked_by = ?"  # fencing: only the holder changes its job
+OWNED = "status = 'LOCKED' AND locked_by = ?"  # fencing: only the holder changes its job
 
 UNLOCK = f"""
 UPDATE jobs SET status = ?, last_error = ?, next_attempt_at = ?, locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD} RETURNING {COLUMNS}
+WHERE id = ? AND {OWNED} RETURNING {COLUMNS}
+"""
+
+HOLD = f"""
+UPDATE jobs SET status = 'HELD', last_error = ?, next_attempt_at = ?,
+                held_since = COALESCE(held_since, ?), attempts = MAX(attempts - 1, 0),
+                locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE id = ? AND {OWNED} RETURNING {COLUMNS}
+"""
+
+# `queue release`: HELD, or READY again after a failed try within its hold.
+RELEASE_HELD = """
+UPDATE jobs SET status = 'READY', released = 1, next_attempt_at = ?, updated_at = ?
+WHERE id = ? AND (status = 'HELD' OR (status = 'READY' AND held_since IS NOT NULL))
 """
 
 RELEASE = f"""
 UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), locked_by = NULL,
                 locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD}
+WHERE id = ? AND {OWNED}
 """
 
 SET_STATUS = f"""
 UPDATE jobs SET status = ?, last_error = ?, file_key = COALESCE(?, file_key), outcome = ?,
                 locked_by = NULL, locked_at = NULL, updated_at = ?
-WHERE id = ? AND {HELD}
+WHERE id = ? AND {OWNED}
 """
 
-HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {HELD}"
+HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {OWNED}"
 
 LOCKED_BY = "status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?"
 
@@ -254,6 +267,25 @@ class SqliteJobStore(JobReads):
         attempt: AttemptRecord | None = None,
     ) -> Job:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
+        ready = JobStatus.READY.value
+        return self._unlock(
+            UNLOCK, job_id, owner, lambda now: (ready, error, now + delay, now), attempt
+        )
+
+    def hold(self, job_id: int, owner: str, reason: str, delay: float) -> Job:
+        """HELD, due again after `delay` seconds -- unless a newer version has arrived."""
+        return self._unlock(HOLD, job_id, owner, lambda now: (reason, now + delay, now, now))
+
+    def _unlock(
+        self,
+        sql: str,
+        job_id: int,
+        owner: str,
+        values: Callable[[float], tuple[Any, ...]],
+        attempt: AttemptRecord | None = None,
+    ) -> Job:
+        """`sql` (UNLOCK or HOLD: `values(now)`, then the job id and its holder), or DONE
+        ("superseded by job N") when a newer version of the instance is there."""
         now = self._clock()
         with self._transaction() as db:
             _check_held(db, job_id, owner)
@@ -261,10 +293,13 @@ class SqliteJobStore(JobReads):
             if superseded is not None:
                 return superseded
             _record(db, job_id, owner, attempt, now)
-            row = db.execute(
-                UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id, owner)
-            ).fetchone()
+            row = db.execute(sql, (*values(now), job_id, owner)).fetchone()
         return _job(row)
+
+    def release_held(self, job_id: int) -> bool:
+        now = self._clock()
+        with self._transaction() as db:
+            return db.execute(RELEASE_HELD, (now, now, job_id)).rowcount == 1
 
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None:
         """DONE ("superseded by job N") if a newer version of the instance is queued or
@@ -326,7 +361,8 @@ class SqliteJobStore(JobReads):
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = 'READY', attempts = 0, next_attempt_at = ?, file_key = ?,"
-                " locked_by = NULL, locked_at = NULL, updated_at = ? WHERE id = ?",
+                " locked_by = NULL, locked_at = NULL, held_since = NULL, released = 0,"
+                " updated_at = ? WHERE id = ?",
                 (now, file_key, now, job_id),
             )
 
@@ -424,6 +460,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         size,
         warnings,
         header,
+        held_since,
+        released,
     ) = row
     return Job(
         id=id_,
@@ -440,4 +478,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         size=size,
         warnings=warnings,
         header=header,
+        held_since=held_since,
+        released=bool(released),
     )

@@ -49,7 +49,13 @@ V2_ATTEMPTS = (
     """CREATE TRIGGER jobs_forget_attempts AFTER DELETE ON jobs
        BEGIN DELETE FROM job_attempts WHERE job_id = OLD.id; END""",
 )
-STEPS: tuple[tuple[str, ...], ...] = (V2_ATTEMPTS,)  # STEPS[n - 2]: version n - 1 -> n
+# Version 3: HELD jobs (fhir.unresolved_reference hold): when the hold began, and whether
+# `queue release` let the job go with the references it has.
+V3_HOLD = (
+    "ALTER TABLE jobs ADD COLUMN held_since REAL",
+    "ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
+)
+STEPS: tuple[tuple[str, ...], ...] = (V2_ATTEMPTS, V3_HOLD)  # STEPS[n - 2]: version n - 1 -> n
 SCHEMA_VERSION = 1 + len(STEPS)  # PRAGMA user_version of a job table this code knows
 
 _ADDED_COLUMNS = {  # columns newer than the first job table, for databases made before them

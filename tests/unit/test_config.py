@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from sr2fhir.cli import main
-from sr2fhir.config import AllowedCaller, Config, config_as_dict, load_config
+from sr2fhir.config import (
+    AllowedCaller,
+    Config,
+    UnresolvedReference,
+    config_as_dict,
+    load_config,
+)
 from sr2fhir.config.preflight import preflight
 from sr2fhir.errors import ConfigError
 from tests.support.pki import Pki, TestCa, ec_key, encrypted_copy, make_pki, write_key
@@ -119,6 +125,16 @@ def test_a_bad_environment_value_names_the_variable() -> None:
         load_config(env={"SR2FHIR_WORKERS_COUNT": "two"})
     with pytest.raises(ConfigError, match=r"SR2FHIR_DICOM_PROT: .*prot"):
         load_config(env={"SR2FHIR_DICOM_PROT": "1"})
+
+
+def test_unresolved_reference_accepts_its_old_spelling(tmp_path: Path) -> None:
+    """`reference` was the documented name of `logical`: files that say it keep working."""
+    old = load_config(write(tmp_path, "fhir:\n  unresolved_reference: reference\n"), env={})
+    assert old.fhir.unresolved_reference is UnresolvedReference.LOGICAL
+    env = {"SR2FHIR_FHIR_UNRESOLVED_REFERENCE": "hold"}
+    assert load_config(env=env).fhir.unresolved_reference is UnresolvedReference.HOLD
+    with pytest.raises(ConfigError, match="must be one of logical, fail, hold"):
+        load_config(env={"SR2FHIR_FHIR_UNRESOLVED_REFERENCE": "wait"})
 
 
 def test_variables_of_other_tools_are_not_config() -> None:

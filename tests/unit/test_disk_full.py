@@ -189,7 +189,11 @@ class FullOnceSink:
         self.full = True
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         if self.full:
             self.full = False

@@ -167,6 +167,7 @@ def test_purge_removes_only_old_done_jobs(spool: Spool) -> None:
         JobStatus.LOCKED: 0,
         JobStatus.DONE: 0,
         JobStatus.FAILED: 0,
+        JobStatus.HELD: 0,
     }
 
 

@@ -48,7 +48,7 @@ def test_status_counts_jobs_per_state(
     filled_spool(spool_config)
     code, out = queue(spool_config, capsys, "status")
     assert code == 0
-    assert out.split() == ["READY", "1", "LOCKED", "0", "DONE", "1", "FAILED", "1"]
+    assert out.split() == ["READY", "1", "LOCKED", "0", "DONE", "1", "FAILED", "1", "HELD", "0"]
 
 
 def test_list_filters_by_state(spool_config: Config, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,6 +145,7 @@ def test_purge_forgets_old_done_jobs_only(
         JobStatus.LOCKED: 0,
         JobStatus.DONE: 0,
         JobStatus.FAILED: 1,
+        JobStatus.HELD: 0,
     }
     spool.close()
 
@@ -164,6 +165,6 @@ def test_status_and_list_show_which_node_holds_which_job(
     assert out.splitlines()[-2:] == ["LOCKED by node-a:11 1", "LOCKED by node-b:22 1"]
     code, out = queue(spool_config, capsys, "list", "--state", "LOCKED")
     header, *rows = out.splitlines()
-    assert header.split()[-2:] == ["HELD", "BY"]
+    assert header.split()[-2:] == ["LOCKED", "BY"]
     assert [row.split()[0] for row in rows] == [str(first), str(second)]
     assert [row.split()[-1] for row in rows] == ["node-a:11/w0.1", "node-b:22/w1.3"]

@@ -52,7 +52,11 @@ class FlakySink:
         self.inner = OutboxSink(outbox)
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         if self.errors:
             raise self.errors.pop(0)

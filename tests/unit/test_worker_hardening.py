@@ -55,7 +55,11 @@ class Broken:
     """A sink whose code has a bug: it raises what no delivery error handler expects."""
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         return bundle["no such key"]  # type: ignore[no-any-return]
 
@@ -67,7 +71,11 @@ class Refusing:
     """A FHIR-ish sink that refuses, keeping the server's strange answer."""
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         raise PermanentDeliveryError(
             "transaction: the answer is a JSON string, not a resource", answer='"OK"'

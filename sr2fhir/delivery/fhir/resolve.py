@@ -1,10 +1,16 @@
 """Reference resolution (IG example page): find the Patient, ServiceRequest and ImagingStudy
 the EHR already has, by identifier, and point the Bundle at them.
 
-Found exactly once -> literal reference `Type/id` (the identifier is kept beside it); not
-found -> the logical reference stays, or, with `unresolved: fail`, delivery fails
-permanently ("patient not found"). Results are cached per (type, system, value) for a TTL,
-so a burst of SRs for one study costs one search each.
+Found exactly once -> literal reference `Type/id` (the identifier is kept beside it). Not
+found -> as fhir.unresolved_reference says: the logical reference stays (`logical`), the
+delivery fails permanently ("patient not found", `fail`), or the job is held until the
+resource appears (`hold`: ReferencesPendingError, the worker makes the job HELD).
+
+Only what was found is cached, per worker process, for fhir.lookup_cache_ttl seconds, under
+the key (resource type, identifier system, identifier value) -> `Type/id`: a burst of SRs
+for one patient or study costs one search. A "not found" is never cached: the resource may
+be created a moment later (a Patient registered after the SR arrived), and every SR must
+then see it at once. Ambiguous answers (several matches) are not cached either.
 """
 
 from __future__ import annotations
@@ -19,53 +25,78 @@ from typing import Any
 from sr2fhir.config.schema import UnresolvedReference
 from sr2fhir.delivery.fhir.client import FhirHttp
 from sr2fhir.delivery.fhir.outcome import kept_answer
-from sr2fhir.errors import PermanentDeliveryError
+from sr2fhir.errors import PermanentDeliveryError, ReferencesPendingError
 
 log = logging.getLogger(__name__)
 
 RESOLVED_TYPES = ("Patient", "ServiceRequest", "ImagingStudy")
+CacheKey = tuple[str, str, str]  # (resource type, identifier system, identifier value)
 
 
 @dataclass
 class ReferenceResolver:
-    """Looks identifiers up on the server with a TTL cache (hits and misses alike)."""
+    """Looks identifiers up on the server; remembers what it found, for `ttl` seconds."""
 
     http: FhirHttp
-    unresolved: UnresolvedReference = UnresolvedReference.REFERENCE
+    unresolved: UnresolvedReference = UnresolvedReference.LOGICAL
     ttl: float = 300.0
     clock: Callable[[], float] = time.monotonic
-    _cache: dict[tuple[str, str, str], tuple[float, str | None]] = field(default_factory=dict)
+    _found: dict[CacheKey, tuple[float, str]] = field(default_factory=dict)
     searches: int = 0
 
-    def resolve_bundle(self, bundle: dict[str, Any]) -> None:
-        """Rewrite every logical Patient/ServiceRequest/ImagingStudy reference in place."""
+    def resolve_bundle(
+        self, bundle: dict[str, Any], unresolved: UnresolvedReference | None = None
+    ) -> None:
+        """Rewrite every logical Patient/ServiceRequest/ImagingStudy reference found in
+        place; what is not found is handled as `unresolved` says (None: as configured)."""
+        missing: list[str] = []
+        answers: dict[CacheKey, str | None] = {}  # one search per identifier and Bundle
         for reference in logical_references(bundle):
-            resource_type = reference["type"]
-            literal = self.lookup(resource_type, reference["identifier"])
+            key = cache_key(reference["type"], reference["identifier"])
+            if key not in answers:
+                answers[key] = self.lookup(reference["type"], reference["identifier"])
+            literal = answers[key]
             if literal is not None:
                 reference["reference"] = literal
-            elif self.unresolved == UnresolvedReference.FAIL:
-                raise PermanentDeliveryError(f"{resource_type.lower()} not found on the server")
+            elif reference["type"] not in missing:
+                missing.append(reference["type"])
+        if not missing:
+            return
+        mode = UnresolvedReference(unresolved or self.unresolved)
+        if mode is UnresolvedReference.FAIL:
+            raise PermanentDeliveryError(f"{missing[0].lower()} not found on the server")
+        if mode is UnresolvedReference.HOLD:
+            raise ReferencesPendingError(tuple(missing))
 
     def lookup(self, resource_type: str, identifier: dict[str, Any]) -> str | None:
-        key = (resource_type, str(identifier.get("system", "")), str(identifier.get("value", "")))
+        """`Type/id` of the one resource with this identifier; None when there is none (or
+        several)."""
+        key = cache_key(resource_type, identifier)
         now = self.clock()
-        cached = self._cache.get(key)
+        cached = self._found.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         token = f"{key[1]}|{key[2]}" if key[1] else key[2]
         self.searches += 1
         found = self.http.search(resource_type, {"identifier": token, "_elements": "id"})
         ids = matching_ids(found, resource_type)
-        literal = f"{resource_type}/{ids[0]}" if len(ids) == 1 else None
         if len(ids) > 1:
             log.warning(
                 "%s identifier matches %d resources: kept as a logical reference",
                 resource_type,
                 len(ids),
             )
-        self._cache[key] = (now + self.ttl, literal)
+        if len(ids) != 1:
+            self._found.pop(key, None)
+            return None
+        literal = f"{resource_type}/{ids[0]}"
+        if self.ttl > 0:
+            self._found[key] = (now + self.ttl, literal)
         return literal
+
+
+def cache_key(resource_type: str, identifier: dict[str, Any]) -> CacheKey:
+    return resource_type, str(identifier.get("system", "")), str(identifier.get("value", ""))
 
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

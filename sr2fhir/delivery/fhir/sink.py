@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sr2fhir.config import FhirConfig, FhirVersion
+from sr2fhir.config import FhirConfig, FhirVersion, UnresolvedReference
 from sr2fhir.delivery.fhir.auth import build_auth
 from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp, configure_tls
 from sr2fhir.delivery.fhir.outcome import CONFLICT_STATUS, check_transaction_response
@@ -65,11 +65,13 @@ class FhirSink:
         bundle: dict[str, Any],
         instance: InstanceInfo,
         warnings: tuple[MappingWarning, ...] = (),
+        unresolved: UnresolvedReference | None = None,
     ) -> Receipt:
-        """POST the transaction (`warnings` are the job's: the server gets the Bundle only)."""
+        """POST the transaction (`warnings` are the job's: the server gets the Bundle only;
+        `unresolved`: this delivery's rule for references the server does not have)."""
         if self.version is FhirVersion.R4:
             bundle = to_r4(bundle)
-        self.resolver.resolve_bundle(bundle)
+        self.resolver.resolve_bundle(bundle, unresolved)
         try:
             status, response = self.http.post_transaction(bundle)
         except PermanentDeliveryError as exc:

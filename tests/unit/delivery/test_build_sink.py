@@ -26,7 +26,9 @@ class Probed:
     def __init__(self) -> None:
         self.timeouts: list[float] = []
 
-    def deliver(self, bundle: object, instance: object, warnings: object = ()) -> Receipt:
+    def deliver(
+        self, bundle: object, instance: object, warnings: object = (), unresolved: object = None
+    ) -> Receipt:
         raise AssertionError("readiness never delivers")
 
     def recover(self, pid: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Reference resolution: literal when found once, logical otherwise, cached with a TTL."""
+"""Reference resolution: literal when found once, else logical, failed or held; only what
+was found is cached, with a TTL."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from sr2fhir.config import UnresolvedReference
 from sr2fhir.delivery.fhir.resolve import ReferenceResolver
-from sr2fhir.errors import PermanentDeliveryError
+from sr2fhir.errors import PermanentDeliveryError, ReferencesPendingError
 from sr2fhir.mapping import convert_dataset
 from tests.support.sr.reports import planar_report
 
@@ -77,8 +79,8 @@ def test_ambiguous_matches_stay_logical(bundle: dict[str, Any]) -> None:
     assert all("reference" not in s for s in _subjects(b))
 
 
-def test_lookups_are_cached_until_the_ttl_expires(bundle: dict[str, Any]) -> None:
-    server = FakeServer({"Patient": ["p1"]})
+def test_found_resources_are_cached_until_the_ttl_expires(bundle: dict[str, Any]) -> None:
+    server = FakeServer({"Patient": ["p1"], "ServiceRequest": ["sr1"], "ImagingStudy": ["is1"]})
     resolver = _resolver(server, ttl=60.0)
     for _ in range(5):
         resolver.resolve_bundle(copy.deepcopy(bundle))
@@ -86,3 +88,44 @@ def test_lookups_are_cached_until_the_ttl_expires(bundle: dict[str, Any]) -> Non
     resolver.now[0] = 61.0  # type: ignore[attr-defined]
     resolver.resolve_bundle(copy.deepcopy(bundle))
     assert resolver.searches == 6
+
+
+def test_a_resource_not_found_is_searched_again_and_seen_once_created(
+    bundle: dict[str, Any],
+) -> None:
+    server = FakeServer({})
+    resolver = _resolver(server, ttl=300.0)
+    resolver.resolve_bundle(copy.deepcopy(bundle))
+    server.found["Patient"] = ["p1"]  # registered in the EHR a moment later
+    b = copy.deepcopy(bundle)
+    resolver.resolve_bundle(b)
+    assert {s.get("reference") for s in _subjects(b)} == {"Patient/p1"}
+    assert resolver.searches == 6  # nothing "not found" was remembered
+
+
+def test_ttl_zero_caches_nothing(bundle: dict[str, Any]) -> None:
+    server = FakeServer({"Patient": ["p1"], "ServiceRequest": ["sr1"], "ImagingStudy": ["is1"]})
+    resolver = _resolver(server, ttl=0.0)
+    for _ in range(2):
+        resolver.resolve_bundle(copy.deepcopy(bundle))
+    assert resolver.searches == 6
+
+
+def test_hold_mode_names_what_is_missing_and_keeps_what_was_found(
+    bundle: dict[str, Any],
+) -> None:
+    b = copy.deepcopy(bundle)
+    resolver = _resolver(FakeServer({"ServiceRequest": ["sr1"]}), unresolved="hold")
+    with pytest.raises(ReferencesPendingError, match="waiting for Patient, ImagingStudy") as got:
+        resolver.resolve_bundle(b)
+    assert got.value.missing == ("Patient", "ImagingStudy")
+    assert "PHI-PATIENT-4711" not in str(got.value)
+
+
+def test_an_override_decides_for_one_delivery(bundle: dict[str, Any]) -> None:
+    resolver = _resolver(FakeServer({}), unresolved="hold")
+    b = copy.deepcopy(bundle)
+    resolver.resolve_bundle(b, UnresolvedReference.LOGICAL)  # released, or the hold ran out
+    assert all("reference" not in s for s in _subjects(b))
+    with pytest.raises(PermanentDeliveryError, match="patient not found"):
+        resolver.resolve_bundle(copy.deepcopy(bundle), UnresolvedReference.FAIL)

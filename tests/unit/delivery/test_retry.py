@@ -25,7 +25,11 @@ class Flaky:
         self.calls = 0
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         self.calls += 1
         if self.failures:

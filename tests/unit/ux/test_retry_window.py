@@ -41,7 +41,11 @@ class EhrDownUntil:
         self.clock, self.back_at, self.calls = clock, back_at, 0
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         self.calls += 1
         if self.clock() < self.back_at:
