@@ -56,6 +56,8 @@ class DocumentHeader:
     participant_persons: tuple[str, ...]
     participant_devices: tuple[Equipment, ...]
     series_of_instance: dict[str, str]
+    predecessor_uids: tuple[str, ...] = ()  # Predecessor Documents Sequence (0040,A360)
+    identical_uids: tuple[str, ...] = ()  # Identical Documents Sequence (0040,A525)
 
 
 def parse_document_header(ds: ElementSource) -> DocumentHeader:
@@ -88,6 +90,8 @@ def parse_document_header(ds: ElementSource) -> DocumentHeader:
         participant_persons=persons,
         participant_devices=devices,
         series_of_instance=_evidence(ds),
+        predecessor_uids=referenced_instances(ds.get("PredecessorDocumentsSequence")),
+        identical_uids=referenced_instances(ds.get("IdenticalDocumentsSequence")),
     )
 
 
@@ -150,6 +154,19 @@ def _evidence(ds: ElementSource) -> dict[str, str]:
                     if instance and series_uid:
                         found.setdefault(instance, series_uid)
     return found
+
+
+def referenced_instances(studies: Any) -> tuple[str, ...]:
+    """SOP Instance UIDs of a Hierarchical SOP Instance Reference Macro sequence (study ->
+    series -> SOP), in order, each once."""
+    found: dict[str, None] = {}
+    for study in studies or ():
+        for series in study.get("ReferencedSeriesSequence") or ():
+            for sop in series.get("ReferencedSOPSequence") or ():
+                instance = as_text(sop.get("ReferencedSOPInstanceUID"))
+                if instance:
+                    found[instance] = None
+    return tuple(found)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
