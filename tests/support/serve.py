@@ -58,7 +58,7 @@ class GatewayProcess:
         return result.stdout
 
     def job_counts(self) -> Counter[str]:
-        """Jobs per state, as `sr2fhir queue status` counts them (not its "LOCKED by NODE" lines)."""
+        """Jobs per state, as `sr2fhir queue status` counts them (not its "LOCKED by" lines)."""
         rows = [line.split() for line in self.queue("status").splitlines()]
         return Counter({row[0]: int(row[1]) for row in rows if len(row) == 2})
 
