@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sr2fhir.spool.lifecycle import LifecycleUpdate, LifecycleView, RejectionClaim, ReportClaim
+
 
 class JobStatus(enum.Enum):
     """READY -> LOCKED -> DONE | FAILED (and LOCKED -> READY on retry or release)."""
@@ -109,6 +111,12 @@ class JobStore(Protocol):
     def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job: ...
 
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None: ...
+
+    def begin_report(self, job_id: int, owner: str, claim: ReportClaim) -> LifecycleView: ...
+
+    def begin_rejection(self, job_id: int, owner: str, claim: RejectionClaim) -> LifecycleView: ...
+
+    def finish_report(self, job_id: int, owner: str, update: LifecycleUpdate) -> None: ...
 
     def release(self, job_id: int, owner: str) -> None: ...
 
@@ -210,6 +218,20 @@ class Spool(Protocol):
     def supersede_if_newer(self, job: Job) -> Job | None:
         """Before delivering: DONE ("superseded by job N") when a newer version of the
         instance is queued or delivered; None when `job` is the newest."""
+
+    # the report lifecycle (spool.lifecycle): revisions and rejection notes
+    def begin_report(self, job: Job, claim: ReportClaim) -> LifecycleView:
+        """Before delivering an SR: its place in its chain (deliver, superseded, rejected),
+        the predecessors' resources it retires; the chain's rows held by `job` until
+        finish_report. WAIT: another job is changing the chain, `job` is READY again."""
+
+    def begin_rejection(self, job: Job, claim: RejectionClaim) -> LifecycleView:
+        """Before delivering a rejection note: its targets marked rejected (remembered for
+        those not seen yet) and their current resources to retire. WAIT as begin_report."""
+
+    def finish_report(self, job: Job, update: LifecycleUpdate) -> None:
+        """Delivered (or nothing to deliver): DONE with `update.note` as its outcome and the
+        lifecycle record updated, in one commit."""
 
     def release(self, job: Job) -> None:
         """Give a claimed job back untouched: the claim does not count as an attempt."""

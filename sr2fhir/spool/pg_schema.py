@@ -14,9 +14,10 @@ the same on every node whatever its clock says.
 from __future__ import annotations
 
 from sr2fhir.errors import SpoolError
+from sr2fhir.spool.lifecycle import Tables, lifecycle_step
 from sr2fhir.spool.pg_connect import Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UPGRADE_LOCK = 0x5352_3246  # pg_advisory_xact_lock key of `db upgrade` ("SR2F")
 
 V1 = """
@@ -55,7 +56,17 @@ CREATE UNIQUE INDEX sr2fhir_jobs_one_locked_per_instance
     ON sr2fhir_jobs (sop_instance_uid) WHERE status = 'LOCKED';
 """
 
-STEPS: tuple[str, ...] = (V1,)  # STEPS[n - 1] takes a database from version n - 1 to n
+TABLES = Tables(
+    reports="sr2fhir_reports",
+    resources="sr2fhir_report_resources",
+    jobs="sr2fhir_jobs",
+    mark="%s",
+    lock="FOR UPDATE",  # two nodes changing one report's chain take turns
+    now="extract(epoch from now())::float8",
+)
+V2 = lifecycle_step(TABLES, "smallint")  # the report lifecycle record (spool.lifecycle)
+
+STEPS: tuple[str, ...] = (V1, V2)  # STEPS[n - 1] takes a database from version n - 1 to n
 
 
 def schema_version(conn: Connection) -> int:

@@ -27,6 +27,20 @@ from sr2fhir.spool.model import (
     like_prefix,
     node_of,
 )
+from sr2fhir.spool.lifecycle import (
+    WAIT_DELAY,
+    Lifecycle,
+    LifecycleDecision,
+    LifecycleUpdate,
+    LifecycleView,
+    RejectionClaim,
+    ReportClaim,
+    Tables,
+    begin_rejection,
+    begin_report,
+    finish,
+    lifecycle_step,
+)
 from sr2fhir.spool.sql_reads import JobReads
 
 SCHEMA = """
@@ -50,7 +64,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
 """
-SCHEMA_VERSION = 1  # PRAGMA user_version of a job table this code knows
+TABLES = Tables(
+    reports="report_lifecycle",
+    resources="report_resources",
+    jobs="jobs",
+    mark="?",
+    lock="",  # BEGIN IMMEDIATE holds the database's write lock: the rows read are locked
+    now="((julianday('now') - 2440587.5) * 86400.0)",
+)
+LIFECYCLE_STEP = lifecycle_step(TABLES, "INTEGER")  # version 2: the report lifecycle record
+STEPS = {2: LIFECYCLE_STEP}  # tables added after the job table, by the version adding them
+SCHEMA_VERSION = 2  # PRAGMA user_version of a job table this code knows
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
@@ -104,6 +128,12 @@ WHERE id = ? AND {HELD}
 """
 
 HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {HELD}"
+
+DEFER = f"""
+UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), last_error = ?,
+                next_attempt_at = ?, locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE id = ? AND {HELD}
+"""
 
 LOCKED_BY = "status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?"
 
@@ -272,6 +302,36 @@ class SqliteJobStore(JobReads):
             _check_held(db, job_id, owner)
             return _supersede(db, job_id, owner, self._clock())
 
+    def begin_report(self, job_id: int, owner: str, claim: ReportClaim) -> LifecycleView:
+        """An SR's place in its chain (spool.lifecycle); on WAIT the job is READY again."""
+        with self._transaction() as db:
+            _check_held(db, job_id, owner)
+            view = begin_report(Lifecycle(db, TABLES), job_id, claim)
+            self._defer_on_wait(db, job_id, owner, view)
+        return view
+
+    def begin_rejection(self, job_id: int, owner: str, claim: RejectionClaim) -> LifecycleView:
+        with self._transaction() as db:
+            _check_held(db, job_id, owner)
+            view = begin_rejection(Lifecycle(db, TABLES), job_id, claim)
+            self._defer_on_wait(db, job_id, owner, view)
+        return view
+
+    def _defer_on_wait(
+        self, db: sqlite3.Connection, job_id: int, owner: str, view: LifecycleView
+    ) -> None:
+        if view.decision is LifecycleDecision.WAIT:
+            now = self._clock()
+            db.execute(DEFER, (view.detail, now + WAIT_DELAY, now, job_id, owner))
+
+    def finish_report(self, job_id: int, owner: str, update: LifecycleUpdate) -> None:
+        """DONE (outcome `update.note`) and the lifecycle record updated, in one commit."""
+        with self._transaction() as db:
+            finish(Lifecycle(db, TABLES), job_id, update)
+            params = (JobStatus.DONE.value, update.note, None, None, self._clock(), job_id, owner)
+            if db.execute(SET_STATUS, params).rowcount == 0:
+                raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
+
     def release(self, job_id: int, owner: str) -> None:
         """Give a claimed job back untouched (shutdown): the claim does not count as an
         attempt. A job no longer held by `owner` stays as it is."""
@@ -394,6 +454,9 @@ def _upgrade(db: sqlite3.Connection) -> int:
     for name, definition in _ADDED_COLUMNS.items():
         if name not in columns:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
+    for version, step in sorted(STEPS.items()):
+        if found < version:
+            db.executescript(step)
     if found < SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
