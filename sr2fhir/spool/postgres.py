@@ -21,17 +21,6 @@ import os
 from typing import Any
 
 from sr2fhir.errors import LeaseLostError, SpoolError
-from sr2fhir.spool.model import (
-    FolderSize,
-    InstanceInfo,
-    Job,
-    JobStatus,
-    LargeJobs,
-    RecoveryReport,
-    holder_of,
-    like_prefix,
-    node_of,
-)
 from sr2fhir.spool.lifecycle import (
     WAIT_DELAY,
     Lifecycle,
@@ -43,6 +32,17 @@ from sr2fhir.spool.lifecycle import (
     begin_rejection,
     begin_report,
     finish,
+)
+from sr2fhir.spool.model import (
+    FolderSize,
+    InstanceInfo,
+    Job,
+    JobStatus,
+    LargeJobs,
+    RecoveryReport,
+    holder_of,
+    like_prefix,
+    node_of,
 )
 from sr2fhir.spool.pg_connect import Conflict, Connection, Database, Row
 from sr2fhir.spool.pg_schema import TABLES

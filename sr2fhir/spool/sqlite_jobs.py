@@ -18,15 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.errors import DiskFullError, LeaseLostError, SpoolError
-from sr2fhir.spool.model import (
-    Enqueued,
-    InstanceInfo,
-    Job,
-    JobStatus,
-    LargeJobs,
-    like_prefix,
-    node_of,
-)
 from sr2fhir.spool.lifecycle import (
     WAIT_DELAY,
     Lifecycle,
@@ -40,6 +31,15 @@ from sr2fhir.spool.lifecycle import (
     begin_report,
     finish,
     lifecycle_step,
+)
+from sr2fhir.spool.model import (
+    Enqueued,
+    InstanceInfo,
+    Job,
+    JobStatus,
+    LargeJobs,
+    like_prefix,
+    node_of,
 )
 from sr2fhir.spool.sql_reads import JobReads
 
