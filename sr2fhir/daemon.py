@@ -80,6 +80,7 @@ def build_worker(
         RetryPolicy.from_config(config.workers),
         events=events,
         large_jobs=LargeJobs(config.workers.large_job_bytes, config.workers.large_job_workers),
+        retention=config.lifecycle.retention_expired,
     )
 
 

@@ -15,17 +15,39 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sr2fhir.config.schema import RetentionExpired
 from sr2fhir.delivery import Sink
 from sr2fhir.delivery.retry import RetryPolicy, failure_of
 from sr2fhir.errors import LeaseLostError, MappingError, SpoolError, SrParseError
 from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
+from sr2fhir.lifecycle.bundles import (
+    rejection_bundle,
+    revise,
+    tracked_keys,
+    tracked_resources,
+)
+from sr2fhir.lifecycle.notes import (
+    KEY_OBJECT_SELECTION,
+    RETENTION_EXPIRED,
+    read_links,
+    read_rejection_note,
+)
 from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
 from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
+from sr2fhir.spool.lifecycle import (
+    LifecycleDecision,
+    LifecycleUpdate,
+    RejectionClaim,
+    ReportClaim,
+    TrackedResource,
+)
 
 log = logging.getLogger(__name__)
 
 SPOOL_PAUSE_MAX = 5.0  # seconds between tries while the spool keeps failing
+NOT_A_REJECTION = "key object selection, not a rejection note: stored and ignored"
+NO_SR_REJECTED = "rejection note that references no SR instance: stored and ignored"
 
 Converter = Callable[[bytes], dict[str, Any]]
 """Part-10 bytes -> FHIR transaction Bundle; raises SrParseError or MappingError."""
@@ -65,6 +87,7 @@ class Worker:
         rng: Callable[[], float] = random.random,
         events: Emitter = SILENT,
         large_jobs: LargeJobs | None = None,
+        retention: RetentionExpired = RetentionExpired.ENTERED_IN_ERROR,
     ) -> None:
         self.spool = spool
         self.convert = convert
@@ -75,6 +98,7 @@ class Worker:
         self.events = events  # JOB_* events: the audit trail and the metrics listen
         self._held: Job | None = None  # claimed, then stranded by a spool failure
         self.large_jobs = large_jobs
+        self.retention = retention  # lifecycle.retention_expired
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
@@ -127,6 +151,8 @@ class Worker:
             data = self.spool.read(job)
         except OSError as exc:
             return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
+        if job.instance.sop_class_uid == KEY_OBJECT_SELECTION:
+            return self._key_objects(job, data)
         bundle = self._map(job, data)
         if bundle is None:
             return JobStatus.FAILED
@@ -134,7 +160,49 @@ class Worker:
         if newer is not None:
             self._log_state(job, JobStatus.DONE, f"not delivered: {newer.last_error}")
             return JobStatus.DONE
-        return self._deliver(job, bundle)
+        return self._deliver_report(job, data, bundle)
+
+    def _deliver_report(self, job: Job, data: bytes, bundle: dict[str, Any]) -> JobStatus:
+        """The SR as the latest of its chain (lifecycle.bundles.revise), or recorded only."""
+        links = read_links(data)
+        uid = job.sop_instance_uid
+        claim = ReportClaim(uid, links.predecessors, links.identical, tracked_keys(bundle))
+        view = self.spool.begin_report(job, claim)
+        if view.decision is LifecycleDecision.WAIT:
+            self._log_state(job, JobStatus.READY, view.detail)
+            return JobStatus.READY
+        if view.decision is not LifecycleDecision.DELIVER:
+            return self._record(job, LifecycleUpdate(uid, note=view.detail))
+        revised = revise(bundle, view)
+        return self._deliver(job, revised.bundle, revised.retired)
+
+    def _key_objects(self, job: Job, data: bytes) -> JobStatus:
+        """A KOS: an IOCM rejection note retires what its SRs produced; any other is kept
+        out of the way with a clear outcome, never an error."""
+        try:
+            note = read_rejection_note(data)
+        except SrParseError as exc:
+            return self._reject(job, _describe_rejection(exc))
+        uid = job.sop_instance_uid
+        if note is None:
+            return self._record(job, LifecycleUpdate(uid, note=NOT_A_REJECTION))
+        if not note.targets:
+            return self._record(job, LifecycleUpdate(uid, note=NO_SR_REJECTED))
+        view = self.spool.begin_rejection(job, RejectionClaim(uid, note.code, note.targets))
+        if view.decision is LifecycleDecision.WAIT:
+            self._log_state(job, JobStatus.READY, view.detail)
+            return JobStatus.READY
+        if not view.retire:
+            return self._record(job, LifecycleUpdate(uid, note=view.detail))
+        delete = note.code == RETENTION_EXPIRED and self.retention is RetentionExpired.DELETE
+        revised = rejection_bundle(uid, view, delete)
+        return self._deliver(job, revised.bundle, revised.retired, view.detail)
+
+    def _record(self, job: Job, update: LifecycleUpdate) -> JobStatus:
+        """Nothing to deliver: DONE with the reason as its outcome."""
+        self.spool.finish_report(job, update)
+        self._log_state(job, JobStatus.DONE, str(update.note))
+        return JobStatus.DONE
 
     def _map(self, job: Job, data: bytes) -> dict[str, Any] | None:
         """The Bundle, or None once the job is rejected (FAILED, file quarantined)."""
@@ -155,7 +223,13 @@ class Worker:
             return None
         return bundle
 
-    def _deliver(self, job: Job, bundle: dict[str, Any]) -> JobStatus:
+    def _deliver(
+        self,
+        job: Job,
+        bundle: dict[str, Any],
+        retired: tuple[TrackedResource, ...] = (),
+        note: str | None = None,
+    ) -> JobStatus:
         try:
             receipt = self.sink.deliver(bundle, job.instance)
         except SpoolError:  # the gateway's own disk (a full outbox): the worker pauses
@@ -165,8 +239,12 @@ class Worker:
             if failure.permanent:
                 return self._give_up(job, failure.reason, failure.kept)
             return self._retry(job, failure.reason, failure.retry_after)
-        self.spool.finish(job)
-        self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
+        gone = {r.key for r in retired}
+        current = tuple(r for r in tracked_resources(bundle) if r.key not in gone)
+        update = LifecycleUpdate(job.sop_instance_uid, current, retired, note)
+        self.spool.finish_report(job, update)
+        detail = f"delivered to {receipt}" + (f": {note}" if note else "")
+        self._log_state(job, JobStatus.DONE, detail)
         resources = _resource_urls(bundle)
         self._emit(
             GatewayEvent.JOB_DELIVERED,

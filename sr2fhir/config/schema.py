@@ -81,6 +81,14 @@ class UnresolvedReference(Choice):
     FAIL = "fail"
 
 
+class RetentionExpired(Choice):
+    """What an IOCM rejection note "Data Retention Policy Expired" (DCM 113039) does to the
+    resources of the SRs it rejects."""
+
+    ENTERED_IN_ERROR = "entered-in-error"
+    DELETE = "delete"
+
+
 class LogLevel(Choice):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -292,6 +300,13 @@ MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes"})
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleConfig:
+    """A report's life after its first delivery: revisions and IHE IOCM rejection notes."""
+
+    retention_expired: RetentionExpired = RetentionExpired.ENTERED_IN_ERROR
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     """How the gateway and its workers log: the level, and text or one JSON object a line."""
 
@@ -331,6 +346,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     fhir: FhirConfig = field(default_factory=FhirConfig)
     mapping: MappingOptions = DEFAULT_MAPPING
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
