@@ -34,13 +34,17 @@ from sr2fhir.lifecycle.notes import (
 )
 from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
 from sr2fhir.runtime import configure_pydicom_reading
-from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
-from sr2fhir.spool.lifecycle import (
+from sr2fhir.spool import (
+    Job,
+    JobStatus,
+    LargeJobs,
     LifecycleDecision,
     LifecycleUpdate,
     RejectionClaim,
     ReportClaim,
+    Spool,
     TrackedResource,
+    short_error,
 )
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from sr2fhir.mapping.coding import DICOM_UID, uid_value
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.provenance import assembler_agent
 from sr2fhir.mapping.status import RELEASED, revised_status
-from sr2fhir.spool.lifecycle import LifecycleView, TrackedResource
+from sr2fhir.spool import LifecycleView, TrackedResource
 
 TRACKED = frozenset({"Observation", "ImagingSelection", "BodyStructure"})
 ENTERED_IN_ERROR = "entered-in-error"
@@ -44,11 +44,8 @@ def tracked_keys(bundle: Bundle) -> tuple[str, ...]:
 def tracked_resources(bundle: Bundle) -> tuple[TrackedResource, ...]:
     """The tracked resources of a delivered Bundle, urn:uuid references made literal so a
     later Bundle can PUT them again on their own."""
-    literal = {
-        e["fullUrl"]: e["request"]["url"]
-        for e in bundle["entry"]
-        if e["request"]["method"] == "PUT"
-    }
+    puts = [e for e in bundle.get("entry", []) if e.get("request", {}).get("method") == "PUT"]
+    literal = {e["fullUrl"]: e["request"]["url"] for e in puts}
     found = []
     for resource in _resources(bundle):
         if resource["resourceType"] in TRACKED:
@@ -68,7 +65,8 @@ def revise(bundle: Bundle, view: LifecycleView) -> Revised:
                 resource["status"], earlier.resource.get("status"), earlier.released
             )
     retired = tuple(retire(r) for r in view.retire)
-    out["entry"] += [_put(r.resource) for r in retired]
+    if retired:
+        out.setdefault("entry", []).extend(_put(r.resource) for r in retired)
     if view.replaced:
         _add_revision_provenance(out, view, retired)
     return Revised(out, retired)
@@ -150,7 +148,7 @@ def _add_revision_provenance(
         "agent": [assembler_agent()],
         "entity": entities,
     }
-    bundle["entry"].append(_put(provenance))
+    bundle.setdefault("entry", []).append(_put(provenance))
 
 
 def _recorded(bundle: Bundle) -> str:
@@ -162,7 +160,7 @@ def _recorded(bundle: Bundle) -> str:
 
 
 def _resources(bundle: Bundle) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle["entry"] if "resource" in e]
+    return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
 
 def _put(resource: dict[str, Any]) -> dict[str, Any]:

@@ -43,8 +43,12 @@ class RejectionNote:
 
 
 def read_links(data: bytes) -> DocumentLinks:
-    """The links of a spooled SR (already mapped, so readable); none when there are none."""
-    ds = _read(data, "PredecessorDocumentsSequence", "IdenticalDocumentsSequence")
+    """The links of a spooled SR the converter accepted; none when there are none, or when
+    pydicom cannot read what the converter could (the SR is then delivered on its own)."""
+    try:
+        ds = _read(data, "PredecessorDocumentsSequence", "IdenticalDocumentsSequence")
+    except SrParseError:
+        return DocumentLinks()
     return DocumentLinks(
         referenced_instances(ds.get("PredecessorDocumentsSequence")),
         referenced_instances(ds.get("IdenticalDocumentsSequence")),
