@@ -81,6 +81,7 @@ def build_worker(
         events=events,
         large_jobs=LargeJobs(config.workers.large_job_bytes, config.workers.large_job_workers),
         hold=HoldPolicy.from_config(config.fhir),
+        retention=config.lifecycle.retention_expired,
     )
 
 

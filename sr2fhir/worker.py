@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sr2fhir.config.schema import RetentionExpired
 from sr2fhir.delivery import Receipt, Sink
 from sr2fhir.delivery.retry import Failure, HoldPolicy, RetryPolicy, failure_of
 from sr2fhir.errors import (
@@ -29,13 +30,39 @@ from sr2fhir.errors import (
     SrParseError,
 )
 from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
+from sr2fhir.lifecycle.bundles import (
+    rejection_bundle,
+    revise,
+    tracked_keys,
+    tracked_resources,
+)
+from sr2fhir.lifecycle.notes import (
+    KEY_OBJECT_SELECTION,
+    RETENTION_EXPIRED,
+    read_links,
+    read_rejection_note,
+)
 from sr2fhir.mapping import bundle_sop_instance_uid
 from sr2fhir.report_facts import Converter, MappedReport, make_converter
-from sr2fhir.spool import AttemptRecord, Job, JobStatus, LargeJobs, Spool, short_error
+from sr2fhir.spool import (
+    AttemptRecord,
+    Job,
+    JobStatus,
+    LargeJobs,
+    LifecycleDecision,
+    LifecycleUpdate,
+    RejectionClaim,
+    ReportClaim,
+    Spool,
+    TrackedResource,
+    short_error,
+)
 
 log = logging.getLogger(__name__)
 
 SPOOL_PAUSE_MAX = 5.0  # seconds between tries while the spool keeps failing
+NOT_A_REJECTION = "key object selection, not a rejection note: stored and ignored"
+NO_SR_REJECTED = "rejection note that references no SR instance: stored and ignored"
 
 __all__ = ["Converter", "StopFlag", "Worker", "make_converter"]
 
@@ -63,6 +90,7 @@ class Worker:
         large_jobs: LargeJobs | None = None,
         hold: HoldPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        retention: RetentionExpired = RetentionExpired.ENTERED_IN_ERROR,
     ) -> None:
         self.spool = spool
         self.convert = convert
@@ -75,6 +103,7 @@ class Worker:
         self.large_jobs = large_jobs
         self.hold = hold or HoldPolicy()  # fhir.unresolved_reference hold (the sink decides)
         self._clock = clock
+        self.retention = retention  # lifecycle.retention_expired
 
     def run(
         self, stop: StopFlag, poll_interval: float, alive: Callable[[], bool] = lambda: True
@@ -127,6 +156,8 @@ class Worker:
             data = self.spool.read(job)
         except OSError as exc:
             return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
+        if job.instance.sop_class_uid == KEY_OBJECT_SELECTION:
+            return self._key_objects(job, data)
         mapped = self._map(job, data)
         if mapped is None:
             return JobStatus.FAILED
@@ -134,7 +165,50 @@ class Worker:
         if newer is not None:
             self._log_state(job, JobStatus.DONE, f"not delivered: {newer.last_error}")
             return JobStatus.DONE
-        return self._deliver(job, mapped)
+        return self._deliver_report(job, data, mapped)
+
+    def _deliver_report(self, job: Job, data: bytes, mapped: MappedReport) -> JobStatus:
+        """The SR as the latest of its chain (lifecycle.bundles.revise), or recorded only."""
+        links = read_links(data)
+        uid = job.sop_instance_uid
+        claim = ReportClaim(uid, links.predecessors, links.identical, tracked_keys(mapped.bundle))
+        view = self.spool.begin_report(job, claim)
+        if view.decision is LifecycleDecision.WAIT:
+            self._log_state(job, JobStatus.READY, view.detail)
+            return JobStatus.READY
+        if view.decision is not LifecycleDecision.DELIVER:
+            return self._record(job, LifecycleUpdate(uid, note=view.detail))
+        revised = revise(mapped.bundle, view)
+        as_revised = dataclasses.replace(mapped, bundle=revised.bundle)
+        return self._deliver(job, as_revised, revised.retired)
+
+    def _key_objects(self, job: Job, data: bytes) -> JobStatus:
+        """A KOS: an IOCM rejection note retires what its SRs produced; any other is kept
+        out of the way with a clear outcome, never an error."""
+        try:
+            note = read_rejection_note(data)
+        except SrParseError as exc:
+            return self._reject(job, _describe_rejection(exc))
+        uid = job.sop_instance_uid
+        if note is None:
+            return self._record(job, LifecycleUpdate(uid, note=NOT_A_REJECTION))
+        if not note.targets:
+            return self._record(job, LifecycleUpdate(uid, note=NO_SR_REJECTED))
+        view = self.spool.begin_rejection(job, RejectionClaim(uid, note.code, note.targets))
+        if view.decision is LifecycleDecision.WAIT:
+            self._log_state(job, JobStatus.READY, view.detail)
+            return JobStatus.READY
+        if not view.retire:
+            return self._record(job, LifecycleUpdate(uid, note=view.detail))
+        delete = note.code == RETENTION_EXPIRED and self.retention is RetentionExpired.DELETE
+        revised = rejection_bundle(uid, view, delete)
+        return self._deliver(job, MappedReport(revised.bundle), revised.retired, view.detail)
+
+    def _record(self, job: Job, update: LifecycleUpdate) -> JobStatus:
+        """Nothing to deliver: DONE with the reason as its outcome."""
+        self.spool.finish_report(job, update)
+        self._log_state(job, JobStatus.DONE, str(update.note))
+        return JobStatus.DONE
 
     def _map(self, job: Job, data: bytes) -> MappedReport | None:
         """The mapped report, or None once the job is rejected (FAILED, file quarantined)."""
@@ -155,7 +229,13 @@ class Worker:
             return None
         return mapped
 
-    def _deliver(self, job: Job, mapped: MappedReport) -> JobStatus:
+    def _deliver(
+        self,
+        job: Job,
+        mapped: MappedReport,
+        retired: tuple[TrackedResource, ...] = (),
+        note: str | None = None,
+    ) -> JobStatus:
         unresolved = self.hold.unresolved_for(job, self._clock())
         try:
             receipt = self.sink.deliver(mapped.bundle, job.instance, mapped.warnings, unresolved)
@@ -169,8 +249,12 @@ class Worker:
             if failure.permanent:
                 return self._give_up(job, failure.reason, failure.kept, attempt)
             return self._retry(job, failure.reason, failure.retry_after, attempt)
-        self.spool.finish(job, _delivered_attempt(receipt, mapped))
-        self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
+        gone = {r.key for r in retired}
+        current = tuple(r for r in tracked_resources(mapped.bundle) if r.key not in gone)
+        update = LifecycleUpdate(job.sop_instance_uid, current, retired, note)
+        self.spool.finish_report(job, update, _delivered_attempt(receipt, mapped))
+        detail = f"delivered to {receipt}" + (f": {note}" if note else "")
+        self._log_state(job, JobStatus.DONE, detail)
         resources = _resource_urls(mapped.bundle)
         self._emit(
             GatewayEvent.JOB_DELIVERED,

@@ -106,6 +106,14 @@ class ImagingStudyMode(Choice):
     CREATE_IF_MISSING = "create-if-missing"
 
 
+class RetentionExpired(Choice):
+    """What an IOCM rejection note "Data Retention Policy Expired" (DCM 113039) does to the
+    resources of the SRs it rejects."""
+
+    ENTERED_IN_ERROR = "entered-in-error"
+    DELETE = "delete"
+
+
 class LogLevel(Choice):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -322,6 +330,13 @@ MAPPING_NOT_KEYS = frozenset({"max_dataset_bytes", "create_imaging_study"})
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleConfig:
+    """A report's life after its first delivery: revisions and IHE IOCM rejection notes."""
+
+    retention_expired: RetentionExpired = RetentionExpired.ENTERED_IN_ERROR
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     """How the gateway and its workers log: the level, and text or one JSON object a line."""
 
@@ -364,6 +379,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     fhir: FhirConfig = field(default_factory=FhirConfig)
     mapping: MappingOptions = DEFAULT_MAPPING
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)

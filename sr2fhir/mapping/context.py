@@ -13,6 +13,7 @@ from sr2fhir.mapping.times import FhirTime, from_dicom
 from sr2fhir.mapping.warnings import MappingWarning
 
 Resource = dict[str, Any]
+OBSERVATION_UID_KEY = "observation-uid"  # first part of ids keyed by an Observation UID
 Reference = dict[str, Any]
 
 
@@ -50,11 +51,19 @@ class BuildContext:
     status: str
     document_time: FhirTime
     performers: tuple[Resource, ...]
+    observation_uids: dict[str, str] = field(default_factory=dict)  # item path -> (0040,A171)
     entries: dict[str, Entry] = field(default_factory=dict)
     warnings: list[MappingWarning] = field(default_factory=list)
 
-    def id_for(self, kind: str, path: str) -> str:
-        """Ids of per-report resources: SOP Instance UID + resource kind + content item path."""
+    def id_for(self, kind: str, path: str, owner: str | None = None) -> str:
+        """Ids of per-item resources. The item `owner` (default: `path` itself) has an
+        Observation UID: that UID + kind + `path` relative to the owner, so the resource keeps
+        its id across revisions and identical copies of the report (PS3.3 C.17.3.2.4). Else:
+        SOP Instance UID + kind + content item path."""
+        anchor = path if owner is None else owner
+        uid = self.observation_uids.get(anchor)
+        if uid is not None:
+            return resource_id(OBSERVATION_UID_KEY, uid, kind, path[len(anchor) :])
         return resource_id(self.header.sop_instance_uid, kind, path)
 
     def add(self, resource: Resource) -> Entry:

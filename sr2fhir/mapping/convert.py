@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from sr2fhir.mapping.recognition import recognise_measurement_report
 from sr2fhir.mapping.references import build_report_references
 from sr2fhir.mapping.report import MeasurementReport
 from sr2fhir.mapping.report_parser import parse_measurement_report
+from sr2fhir.mapping.status import document_status
 from sr2fhir.mapping.times import from_dicom
 from sr2fhir.mapping.warnings import MappingWarning
 
@@ -97,7 +99,7 @@ def map_report(
         header=header,
         options=options,
         references=refs,
-        status=_status(header),
+        status=document_status(header),
         document_time=from_dicom(
             None,
             header.content_date,
@@ -107,6 +109,7 @@ def map_report(
             "Content Date/Time",
         ),
         performers=_performers(header, report),
+        observation_uids=observation_uids(report),
     )
     devices = _device_relationship(ctx, header)
     for group in report.groups:
@@ -138,11 +141,21 @@ def _read(part: str, parse: Callable[[ElementSource], _Parsed], ds: ElementSourc
         raise SrParseError(f"corrupt DICOM {part}: {str(exc)[:160]}") from exc
 
 
-def _status(header: DocumentHeader) -> str:
-    """PreliminaryFlag lower-cased (ConceptMap-02); a PARTIAL report is preliminary too."""
-    if header.preliminary_flag == "PRELIMINARY" or header.completion_flag == "PARTIAL":
-        return "preliminary"
-    return "final"
+def observation_uids(report: MeasurementReport) -> dict[str, str]:
+    """Content item path -> Observation UID of every mapped item that has one; a UID found on
+    two items (a producer's error) keys neither, so no two resources ever share an id."""
+    observed = [e.observed for e in report.evaluations]
+    observed += [d.measurement.observed for d in report.derived]
+    for group in report.groups:
+        observed.append(group.observed)
+        observed += [m.observed for m in group.measurements]
+        observed += [e.observed for e in group.evaluations]
+    uids = Counter(o.observation_uid for o in observed if o.observation_uid)
+    return {
+        o.path: o.observation_uid
+        for o in observed
+        if o.observation_uid is not None and uids[o.observation_uid] == 1
+    }
 
 
 def _performers(header: DocumentHeader, report: MeasurementReport) -> tuple[Resource, ...]:

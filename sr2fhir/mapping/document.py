@@ -58,6 +58,8 @@ class DocumentHeader:
     series_of_instance: dict[str, str]
     study_date: str | None = None  # the ImagingStudy fhir.imaging_study create-if-missing makes
     study_time: str | None = None
+    predecessor_uids: tuple[str, ...] = ()  # Predecessor Documents Sequence (0040,A360)
+    identical_uids: tuple[str, ...] = ()  # Identical Documents Sequence (0040,A525)
 
 
 def parse_document_header(ds: ElementSource) -> DocumentHeader:
@@ -92,6 +94,8 @@ def parse_document_header(ds: ElementSource) -> DocumentHeader:
         series_of_instance=_evidence(ds),
         study_date=as_text(ds.get("StudyDate")) or None,
         study_time=as_text(ds.get("StudyTime")) or None,
+        predecessor_uids=referenced_instances(ds.get("PredecessorDocumentsSequence")),
+        identical_uids=referenced_instances(ds.get("IdenticalDocumentsSequence")),
     )
 
 
@@ -154,6 +158,19 @@ def _evidence(ds: ElementSource) -> dict[str, str]:
                     if instance and series_uid:
                         found.setdefault(instance, series_uid)
     return found
+
+
+def referenced_instances(studies: Any) -> tuple[str, ...]:
+    """SOP Instance UIDs of a Hierarchical SOP Instance Reference Macro sequence (study ->
+    series -> SOP), in order, each once."""
+    found: dict[str, None] = {}
+    for study in studies or ():
+        for series in study.get("ReferencedSeriesSequence") or ():
+            for sop in series.get("ReferencedSOPSequence") or ():
+                instance = as_text(sop.get("ReferencedSOPInstanceUID"))
+                if instance:
+                    found[instance] = None
+    return tuple(found)
 
 
 def _strings(value: Any) -> tuple[str, ...]:

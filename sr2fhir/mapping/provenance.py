@@ -6,6 +6,8 @@ Date/Time (no clock), the id is derived from the SOP Instance UID.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sr2fhir import __version__
 from sr2fhir.mapping.coding import DICOM_UID, fixed_concept, uid_value
 from sr2fhir.mapping.context import Resource
@@ -16,6 +18,11 @@ PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant
 ASSEMBLER = fixed_concept(PARTICIPANT_TYPE, "assembler", "Assembler")
 
 
+def assembler_agent() -> dict[str, Any]:
+    """sr2fhir as the Provenance's agent (type assembler)."""
+    return {"type": ASSEMBLER, "who": {"display": f"sr2fhir {__version__}"}}
+
+
 def build_provenance(header: DocumentHeader, targets: list[Resource], recorded: str) -> Resource:
     """Targets every resource of the Bundle; entity = the SR (urn:dicom:uid identifier)."""
     return {
@@ -23,7 +30,7 @@ def build_provenance(header: DocumentHeader, targets: list[Resource], recorded: 
         "id": resource_id(header.sop_instance_uid, "Provenance"),
         "target": [{"reference": f"urn:uuid:{r['id']}"} for r in targets],
         "recorded": recorded,
-        "agent": [{"type": ASSEMBLER, "who": {"display": f"sr2fhir {__version__}"}}],
+        "agent": [assembler_agent()],
         "entity": [
             {
                 "role": "source",

@@ -118,7 +118,7 @@ def build_selection(
     profile, code = _PROFILES[kind]
     resource = _base(
         ctx,
-        ctx.id_for("ImagingSelection", reference.path),
+        ctx.id_for("ImagingSelection", reference.path, parent_path(reference.path)),
         profile,
         build_codeable_concept(code),  # the profile fixes code and display
     )
@@ -142,6 +142,11 @@ def build_selection(
     if instances:
         resource["instance"] = instances
     return ctx.add(resource)
+
+
+def parent_path(path: str) -> str:
+    """The item an image reference is a child of ("1.6.1.11" -> "1.6.1")."""
+    return path.rsplit(".", 1)[0]
 
 
 def _with_region_3d(resource: Resource, region: SpatialCoordinates3D) -> Resource:

@@ -22,6 +22,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ComprehensiveSRStorage,
     EnhancedSRStorage,
     ExtensibleSRStorage,
+    KeyObjectSelectionDocumentStorage,
     Verification,
 )
 
@@ -46,6 +47,7 @@ SR_STORAGE_CLASSES = (
     ComprehensiveSRStorage,  # .88.33
     Comprehensive3DSRStorage,  # .88.34
     ExtensibleSRStorage,  # .88.35
+    KeyObjectSelectionDocumentStorage,  # .88.59: IHE IOCM rejection notes (sr2fhir.lifecycle)
 )
 TRANSFER_SYNTAXES = (
     ExplicitVRLittleEndian,

@@ -8,6 +8,14 @@ from sr2fhir.spool.backends import (
     open_configured_spool,
     upgrade_database,
 )
+from sr2fhir.spool.lifecycle import (
+    LifecycleDecision,
+    LifecycleUpdate,
+    LifecycleView,
+    RejectionClaim,
+    ReportClaim,
+    TrackedResource,
+)
 from sr2fhir.spool.model import (
     AttemptRecord,
     FileStore,
@@ -37,11 +45,17 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "LargeJobs",
+    "LifecycleDecision",
+    "LifecycleUpdate",
+    "LifecycleView",
     "RecoveryReport",
+    "RejectionClaim",
+    "ReportClaim",
     "Spool",
     "SpoolRole",
     "SqliteSpool",
     "StoredAttempt",
+    "TrackedResource",
     "check_database",
     "database_versions",
     "missing_spool",

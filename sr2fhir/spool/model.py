@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sr2fhir.spool.lifecycle import LifecycleUpdate, LifecycleView, RejectionClaim, ReportClaim
+
 
 class JobStatus(enum.Enum):
     """READY -> LOCKED -> DONE | FAILED (and LOCKED -> READY on retry or release).
@@ -172,6 +174,18 @@ class JobStore(Protocol):
 
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None: ...
 
+    def begin_report(self, job_id: int, owner: str, claim: ReportClaim) -> LifecycleView: ...
+
+    def begin_rejection(self, job_id: int, owner: str, claim: RejectionClaim) -> LifecycleView: ...
+
+    def finish_report(
+        self,
+        job_id: int,
+        owner: str,
+        update: LifecycleUpdate,
+        attempt: AttemptRecord | None = None,
+    ) -> None: ...
+
     def release(self, job_id: int, owner: str) -> None: ...
 
     def release_locked(
@@ -296,6 +310,22 @@ class Spool(Protocol):
     def supersede_if_newer(self, job: Job) -> Job | None:
         """Before delivering: DONE ("superseded by job N") when a newer version of the
         instance is queued or delivered; None when `job` is the newest."""
+
+    # the report lifecycle (spool.lifecycle): revisions and rejection notes
+    def begin_report(self, job: Job, claim: ReportClaim) -> LifecycleView:
+        """Before delivering an SR: its place in its chain (deliver, superseded, rejected),
+        the predecessors' resources it retires; the chain's rows held by `job` until
+        finish_report. WAIT: another job is changing the chain, `job` is READY again."""
+
+    def begin_rejection(self, job: Job, claim: RejectionClaim) -> LifecycleView:
+        """Before delivering a rejection note: its targets marked rejected (remembered for
+        those not seen yet) and their current resources to retire. WAIT as begin_report."""
+
+    def finish_report(
+        self, job: Job, update: LifecycleUpdate, attempt: AttemptRecord | None = None
+    ) -> None:
+        """Delivered (or nothing to deliver): DONE with `update.note` as its outcome, the
+        lifecycle record updated and `attempt` recorded, in one commit."""
 
     def release(self, job: Job) -> None:
         """Give a claimed job back untouched: the claim does not count as an attempt."""

@@ -14,6 +14,7 @@ the same on every node whatever its clock says.
 from __future__ import annotations
 
 from sr2fhir.errors import SpoolError
+from sr2fhir.spool.lifecycle import Tables, lifecycle_step
 from sr2fhir.spool.pg_connect import Connection
 
 UPGRADE_LOCK = 0x5352_3246  # pg_advisory_xact_lock key of `db upgrade` ("SR2F")
@@ -87,7 +88,22 @@ CREATE INDEX sr2fhir_jobs_due ON sr2fhir_jobs (next_attempt_at, id)
     WHERE status IN ('READY', 'HELD');
 """
 
-STEPS: tuple[str, ...] = (V1, V2_ATTEMPTS, V3_HOLD)  # STEPS[n - 1]: version n - 1 -> n
+TABLES = Tables(
+    reports="sr2fhir_reports",
+    resources="sr2fhir_report_resources",
+    jobs="sr2fhir_jobs",
+    mark="%s",
+    lock="FOR UPDATE",  # two nodes changing one report's chain take turns
+    now="extract(epoch from now())::float8",
+)
+V4_LIFECYCLE = lifecycle_step(TABLES, "smallint")  # the report lifecycle record (spool.lifecycle)
+
+STEPS: tuple[str, ...] = (
+    V1,
+    V2_ATTEMPTS,
+    V3_HOLD,
+    V4_LIFECYCLE,
+)  # STEPS[n - 1]: version n - 1 -> n
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -21,6 +21,18 @@ import os
 from typing import Any
 
 from sr2fhir.errors import LeaseLostError, SpoolError
+from sr2fhir.spool.lifecycle import (
+    WAIT_DELAY,
+    Lifecycle,
+    LifecycleDecision,
+    LifecycleUpdate,
+    LifecycleView,
+    RejectionClaim,
+    ReportClaim,
+    begin_rejection,
+    begin_report,
+    finish,
+)
 from sr2fhir.spool.model import (
     AttemptRecord,
     FolderSize,
@@ -34,6 +46,7 @@ from sr2fhir.spool.model import (
     node_of,
 )
 from sr2fhir.spool.pg_connect import Conflict, Connection, Database, Row
+from sr2fhir.spool.pg_schema import TABLES
 from sr2fhir.spool.spool import log_replaced
 from sr2fhir.spool.sql_reads import JobReads, attempt_values
 
@@ -138,6 +151,12 @@ FROM sr2fhir_jobs WHERE id = %(id)s
 RELEASE = f"""
 UPDATE sr2fhir_jobs SET status = 'READY', attempts = greatest(attempts - 1, 0), {UNLOCKED},
     updated_at = {NOW}
+WHERE id = %(id)s AND {OWNED}
+"""
+
+DEFER = f"""
+UPDATE sr2fhir_jobs SET status = 'READY', attempts = greatest(attempts - 1, 0), {UNLOCKED},
+    last_error = %(error)s, next_attempt_at = {NOW} + %(delay)s, updated_at = {NOW}
 WHERE id = %(id)s AND {OWNED}
 """
 
@@ -360,6 +379,40 @@ class PostgresSpool(JobReads):
         with self.db.transaction("cannot mark the job failed") as conn:
             _record(conn, job, attempt)
             if conn.execute(FAIL, params).rowcount == 0:
+                raise _lost(job)
+
+    def begin_report(self, job: Job, claim: ReportClaim) -> LifecycleView:
+        with self.db.transaction("cannot place the report in its chain") as conn:
+            self._check_holding(conn, job)
+            view = begin_report(Lifecycle(conn, TABLES), job.id, claim)
+            self._defer_on_wait(conn, job, view)
+        return view
+
+    def begin_rejection(self, job: Job, claim: RejectionClaim) -> LifecycleView:
+        with self.db.transaction("cannot record the rejection note") as conn:
+            self._check_holding(conn, job)
+            view = begin_rejection(Lifecycle(conn, TABLES), job.id, claim)
+            self._defer_on_wait(conn, job, view)
+        return view
+
+    def _check_holding(self, conn: Connection, job: Job) -> None:
+        held, _ = _one(conn.execute(HOLDING, {"id": job.id, "owner": holder_of(job)}).fetchone())
+        if not held:
+            raise _lost(job)
+
+    def _defer_on_wait(self, conn: Connection, job: Job, view: LifecycleView) -> None:
+        if view.decision is LifecycleDecision.WAIT:
+            params = {"id": job.id, "owner": holder_of(job), "error": view.detail}
+            conn.execute(DEFER, {**params, "delay": WAIT_DELAY})
+
+    def finish_report(
+        self, job: Job, update: LifecycleUpdate, attempt: AttemptRecord | None = None
+    ) -> None:
+        params = {"id": job.id, "owner": holder_of(job), "error": update.note}
+        with self.db.transaction("cannot mark the job done") as conn:
+            finish(Lifecycle(conn, TABLES), job.id, update)
+            _record(conn, job, attempt)
+            if conn.execute(DONE, params).fetchone() is None:
                 raise _lost(job)
 
     def release(self, job: Job) -> None:

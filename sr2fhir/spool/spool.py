@@ -19,6 +19,7 @@ from pathlib import Path
 import pydicom
 
 from sr2fhir.errors import SpoolError
+from sr2fhir.spool.lifecycle import LifecycleUpdate, LifecycleView, RejectionClaim, ReportClaim
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.model import (
     AttemptRecord,
@@ -139,6 +140,19 @@ class SqliteSpool:
         if updated is not None:
             self.files.delete(job.file_key)
         return updated
+
+    def begin_report(self, job: Job, claim: ReportClaim) -> LifecycleView:
+        return self.jobs.begin_report(job.id, holder_of(job), claim)
+
+    def begin_rejection(self, job: Job, claim: RejectionClaim) -> LifecycleView:
+        return self.jobs.begin_rejection(job.id, holder_of(job), claim)
+
+    def finish_report(
+        self, job: Job, update: LifecycleUpdate, attempt: AttemptRecord | None = None
+    ) -> None:
+        """DONE with the lifecycle record updated; the spooled copy is no longer needed."""
+        self.jobs.finish_report(job.id, holder_of(job), update, attempt)
+        self._delete(job.file_key)
 
     def release(self, job: Job) -> None:
         """Give a claimed job back untouched (the spool failed under it): the claim does not

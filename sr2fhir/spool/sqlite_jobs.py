@@ -18,6 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from sr2fhir.errors import DiskFullError, LeaseLostError, SpoolError
+from sr2fhir.spool.lifecycle import (
+    WAIT_DELAY,
+    Lifecycle,
+    LifecycleDecision,
+    LifecycleUpdate,
+    LifecycleView,
+    RejectionClaim,
+    ReportClaim,
+    begin_rejection,
+    begin_report,
+    finish,
+)
 from sr2fhir.spool.model import (
     AttemptRecord,
     Enqueued,
@@ -29,7 +41,7 @@ from sr2fhir.spool.model import (
     node_of,
 )
 from sr2fhir.spool.sql_reads import JobReads, attempt_values
-from sr2fhir.spool.sqlite_schema import SCHEMA, SCHEMA_VERSION, upgrade
+from sr2fhir.spool.sqlite_schema import SCHEMA, SCHEMA_VERSION, TABLES, upgrade
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteJobStore", "table_version"]
 
@@ -110,6 +122,12 @@ WHERE id = ? AND {OWNED}
 """
 
 HOLDS = f"SELECT 1 FROM jobs WHERE id = ? AND {OWNED}"
+
+DEFER = f"""
+UPDATE jobs SET status = 'READY', attempts = MAX(attempts - 1, 0), last_error = ?,
+                next_attempt_at = ?, locked_by = NULL, locked_at = NULL, updated_at = ?
+WHERE id = ? AND {OWNED}
+"""
 
 LOCKED_BY = "status = 'LOCKED' AND locked_by LIKE ? ESCAPE '\\' AND locked_at <= ?"
 
@@ -312,6 +330,45 @@ class SqliteJobStore(JobReads):
         with self._transaction() as db:
             _check_held(db, job_id, owner)
             return _supersede(db, job_id, owner, self._clock())
+
+    def begin_report(self, job_id: int, owner: str, claim: ReportClaim) -> LifecycleView:
+        """An SR's place in its chain (spool.lifecycle); on WAIT the job is READY again."""
+        with self._transaction() as db:
+            _check_held(db, job_id, owner)
+            view = begin_report(Lifecycle(db, TABLES), job_id, claim)
+            self._defer_on_wait(db, job_id, owner, view)
+        return view
+
+    def begin_rejection(self, job_id: int, owner: str, claim: RejectionClaim) -> LifecycleView:
+        with self._transaction() as db:
+            _check_held(db, job_id, owner)
+            view = begin_rejection(Lifecycle(db, TABLES), job_id, claim)
+            self._defer_on_wait(db, job_id, owner, view)
+        return view
+
+    def _defer_on_wait(
+        self, db: sqlite3.Connection, job_id: int, owner: str, view: LifecycleView
+    ) -> None:
+        if view.decision is LifecycleDecision.WAIT:
+            now = self._clock()
+            db.execute(DEFER, (view.detail, now + WAIT_DELAY, now, job_id, owner))
+
+    def finish_report(
+        self,
+        job_id: int,
+        owner: str,
+        update: LifecycleUpdate,
+        attempt: AttemptRecord | None = None,
+    ) -> None:
+        """DONE (outcome `update.note`), the lifecycle record updated and `attempt` recorded,
+        in one commit."""
+        now = self._clock()
+        with self._transaction() as db:
+            finish(Lifecycle(db, TABLES), job_id, update)
+            _record(db, job_id, owner, attempt, now)
+            params = (JobStatus.DONE.value, update.note, None, None, now, job_id, owner)
+            if db.execute(SET_STATUS, params).rowcount == 0:
+                raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
 
     def release(self, job_id: int, owner: str) -> None:
         """Give a claimed job back untouched (shutdown): the claim does not count as an

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from sr2fhir.spool.lifecycle import Tables, lifecycle_step
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,7 +57,23 @@ V3_HOLD = (
     "ALTER TABLE jobs ADD COLUMN held_since REAL",
     "ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
 )
-STEPS: tuple[tuple[str, ...], ...] = (V2_ATTEMPTS, V3_HOLD)  # STEPS[n - 2]: version n - 1 -> n
+TABLES = Tables(
+    reports="report_lifecycle",
+    resources="report_resources",
+    jobs="jobs",
+    mark="?",
+    lock="",  # BEGIN IMMEDIATE holds the database's write lock: the rows read are locked
+    now="((julianday('now') - 2440587.5) * 86400.0)",
+)
+# Version 4: the report lifecycle record (spool.lifecycle), one statement at a time.
+V4_LIFECYCLE = tuple(
+    sql.strip() for sql in lifecycle_step(TABLES, "INTEGER").split(";") if sql.strip()
+)
+STEPS: tuple[tuple[str, ...], ...] = (
+    V2_ATTEMPTS,
+    V3_HOLD,
+    V4_LIFECYCLE,
+)  # STEPS[n - 2]: version n - 1 -> n
 SCHEMA_VERSION = 1 + len(STEPS)  # PRAGMA user_version of a job table this code knows
 
 _ADDED_COLUMNS = {  # columns newer than the first job table, for databases made before them

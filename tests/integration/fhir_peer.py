@@ -4,7 +4,6 @@ that can take the server away and give it back, waiting for a gateway to deliver
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import socket
 import threading
@@ -19,6 +18,7 @@ from pydicom.dataset import Dataset
 
 from tests.support.processes import wait_until
 from tests.support.serve import GatewayProcess
+from tests.support.sr.lifecycle import with_fresh_observation_uids
 
 Json = dict[str, Any]
 IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
@@ -91,9 +91,11 @@ def new_uid() -> str:
 
 
 def unique_report(build: Callable[[], Dataset], patient_id: str, study_uid: str) -> Dataset:
-    """A factory report made unique for this run: own SOP Instance UID, patient and study."""
-    ds = copy.deepcopy(build())
-    ds.SOPInstanceUID = new_uid()
+    """A factory report made unique for this run: own SOP Instance UID, Observation UIDs (they
+    key the Observations' ids), patient and study."""
+    uid = new_uid()
+    ds = with_fresh_observation_uids(build(), uid)
+    ds.SOPInstanceUID = uid
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.PatientID = patient_id
     ds.StudyInstanceUID = study_uid

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sr2fhir.mapping.ids import resource_id
+from tests.support.sr.tree import iter_items
+
 IG = "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/"
 
 
@@ -30,3 +33,13 @@ def codes(concept: dict[str, Any]) -> list[tuple[str, str]]:
 def one(items: list[dict[str, Any]]) -> dict[str, Any]:
     assert len(items) == 1, f"expected exactly one, found {len(items)}"
     return items[0]
+
+
+def item_resource_id(ds: Any, kind: str, path: str, owner: str | None = None) -> str:
+    """The id the mapping gives the `kind` resource of content item `path` (docs/mapping.md):
+    keyed by the Observation UID of the item `owner` (default: `path`) when it has one."""
+    anchor = path if owner is None else owner
+    uid = dict(iter_items(ds))[anchor].get("ObservationUID")
+    if uid:
+        return resource_id("observation-uid", str(uid), kind, path[len(anchor) :])
+    return resource_id(str(ds.SOPInstanceUID), kind, path)

@@ -20,14 +20,13 @@ from sr2fhir.errors import MappingError, SrParseError
 from sr2fhir.mapping import MappingOptions, bundle_to_json, convert_dataset, read_sr_bytes
 from sr2fhir.mapping.content import MAX_CONTENT_DEPTH
 from sr2fhir.mapping.dataset import decode_part10
-from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.read import _read_with_pydicom, dataset_size
 from sr2fhir.worker import make_converter
 from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
 from tests.support.sr.hostile import deep_report_bytes, first_num, num_value_report
 from tests.support.sr.part10 import from_bytes, to_bytes
 from tests.support.sr.tree import iter_items
-from tests.unit.mapping.bundle_view import resources
+from tests.unit.mapping.bundle_view import item_resource_id, resources
 
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
@@ -60,7 +59,7 @@ def test_a_non_finite_num_has_no_value_and_says_why(value: float, reason: str) -
 
 
 def _observation_at(bundle: dict[str, Any], ds: Any, path: str) -> dict[str, Any]:
-    wanted = resource_id(str(ds.SOPInstanceUID), "Observation", path)
+    wanted = item_resource_id(ds, "Observation", path)
     [found] = [r for r in resources(bundle) if r["id"] == wanted]
     return found
 

@@ -9,7 +9,6 @@ import pytest
 from pydicom.dataset import Dataset
 
 from sr2fhir.mapping import convert_dataset
-from sr2fhir.mapping.ids import resource_id
 from tests.support.sr.catalogue import ALL_GOOD
 from tests.support.sr.documents import as_sop_class
 from tests.support.sr.reports import (
@@ -20,14 +19,14 @@ from tests.support.sr.reports import (
 )
 from tests.support.sr.templates import drop_children
 from tests.support.sr.tree import iter_items
-from tests.unit.mapping.bundle_view import IG, by_ref, codes, one, resources
+from tests.unit.mapping.bundle_view import IG, by_ref, codes, item_resource_id, one, resources
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SCT = "http://snomed.info/sct"
 
 
 def _observation_at(bundle: dict[str, Any], ds: Dataset, path: str) -> dict[str, Any]:
-    wanted = resource_id(str(ds.SOPInstanceUID), "Observation", path)
+    wanted = item_resource_id(ds, "Observation", path)
     return one([r for r in resources(bundle) if r["id"] == wanted])
 
 
@@ -61,7 +60,7 @@ def test_device_is_the_items_own_algorithm_else_the_equipment(converted: Any) ->
     for name in ("planar", "volumetric", "qualitative-root", "derived-root"):
         ds, bundle = converted[name]
         for path, item in _items(ds).items():
-            wanted = resource_id(str(ds.SOPInstanceUID), "Observation", path)
+            wanted = item_resource_id(ds, "Observation", path)
             found = [r for r in resources(bundle) if r["id"] == wanted]
             if not found:
                 continue

@@ -9,12 +9,11 @@ from pydicom.dataset import Dataset
 
 from sr2fhir.errors import SrParseError
 from sr2fhir.mapping import convert_dataset
-from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.selections import XVER_IMAGE_REGION_3D
 from tests.support.sr.references import frame_of_reference_uid
 from tests.support.sr.tree import iter_items
 from tests.support.sr.volumetric import scoord3d_report, volumetric_report
-from tests.unit.mapping.bundle_view import by_ref, one, resources
+from tests.unit.mapping.bundle_view import by_ref, item_resource_id, one, resources
 
 GRAPHIC_TYPES = ["POINT", "MULTIPOINT", "POLYLINE", "POLYGON", "ELLIPSE", "ELLIPSOID"]
 
@@ -39,7 +38,7 @@ def test_each_graphic_type_maps_to_image_region_3d_with_its_coordinates(
     ds, bundle = report
     path = f"1.6.{n}.7"
     item = dict(iter_items(ds))[path]
-    selection_id = resource_id(str(ds.SOPInstanceUID), "ImagingSelection", path)
+    selection_id = item_resource_id(ds, "ImagingSelection", path, f"1.6.{n}")
     selection = one([r for r in resources(bundle) if r["id"] == selection_id])
     assert selection["meta"]["profile"] == [
         "http://hl7.org/fhir/uv/dicom-sr/StructureDefinition/image-region-3d"
@@ -49,7 +48,7 @@ def test_each_graphic_type_maps_to_image_region_3d_with_its_coordinates(
     assert kind == GRAPHIC_TYPES[n - 1].lower() == item.GraphicType.lower()
     assert coordinates == [float(v) for v in item.GraphicData]
     assert len(coordinates) % 3 == 0
-    group_id = resource_id(str(ds.SOPInstanceUID), "Observation", f"1.6.{n}")
+    group_id = item_resource_id(ds, "Observation", f"1.6.{n}")
     group = one([r for r in resources(bundle) if r["id"] == group_id])
     assert any(by_ref(bundle, ref) is selection for ref in group["derivedFrom"])
 
