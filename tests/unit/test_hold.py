@@ -13,12 +13,14 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.config import Config, UnresolvedReference
+from sr2fhir.delivery import Receipt
 from sr2fhir.delivery.retry import HoldPolicy, RetryPolicy
 from sr2fhir.errors import PermanentDeliveryError, ReferencesPendingError
 from sr2fhir.ops import prometheus
 from sr2fhir.ops.health import check_spool
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Snapshot
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool
 from sr2fhir.spool.pg_schema import STEPS
 from sr2fhir.spool.sqlite_jobs import SCHEMA, SCHEMA_VERSION, SqliteJobStore
@@ -142,20 +144,21 @@ class WaitingSink:
         self,
         bundle: dict[str, Any],
         instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
         unresolved: UnresolvedReference | None = None,
-    ) -> str:
+    ) -> Receipt:
         self.asked.append(unresolved)
         if self.present or unresolved is UnresolvedReference.LOGICAL:
-            return "server"
+            return Receipt("server")
         if unresolved is UnresolvedReference.FAIL:
             raise PermanentDeliveryError("patient not found on the server")
         raise WAITING
 
 
 def hold_worker(spool: Spool, sink: WaitingSink, now: list[float], **hold: Any) -> Worker:
-    def convert(data: bytes) -> dict[str, Any]:
+    def convert(data: bytes) -> MappedReport:
         uid = data.decode("latin-1").rsplit("|", 1)[-1] if b"|" in data else ""
-        return {"identifier": {"value": f"urn:oid:{uid}"}, "entry": []}
+        return MappedReport({"identifier": {"value": f"urn:oid:{uid}"}, "entry": []})
 
     return Worker(
         spool,

@@ -37,7 +37,11 @@ class Answers:
         self.answers = list(answers)
 
     def deliver(
-        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[Any, ...] = (),
+        unresolved: object = None,
     ) -> Receipt:
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

@@ -35,7 +35,9 @@ SR = "1.2.840.10008.5.1.4.1.1.88.33"
 class Refuse:
     """A sink that refuses every Bundle with a 400 and an OperationOutcome."""
 
-    def deliver(self, bundle: Any, instance: Any, warnings: Any = ()) -> Receipt:
+    def deliver(
+        self, bundle: Any, instance: Any, warnings: Any = (), unresolved: Any = None
+    ) -> Receipt:
         outcome: dict[str, object] = {"resourceType": "OperationOutcome", "issue": []}
         raise PermanentDeliveryError("transaction: HTTP 400", outcome, 400)
 
@@ -150,7 +152,7 @@ def test_stats_bucket_per_minute_and_give_latency_percentiles(
     assert stats.received_per_minute[-4:] == (2, 1, 0, 0) and sum(stats.received_per_minute) == 3
     assert sum(stats.delivered_per_minute) == 3
     assert (stats.latency_p50_1h, stats.latency_p95_1h) == (20.0, 30.0)
-    assert stats.counts == {"READY": 1, "LOCKED": 0, "DONE": 3, "FAILED": 0}
+    assert stats.counts == {"READY": 1, "LOCKED": 0, "DONE": 3, "FAILED": 0, "HELD": 0}
     assert stats.per_calling_ae == {"CT1": {"DONE": 3, "READY": 1}}
 
 
@@ -191,7 +193,7 @@ def test_without_a_token_the_api_is_not_there(api: QueueApi) -> None:
             "/api/jobs?state=nope",
             None,
             400,
-            "state must be one of READY, LOCKED, DONE, FAILED, not 'nope'",
+            "state must be one of READY, LOCKED, DONE, FAILED, HELD, not 'nope'",
         ),
         ("GET", "/api/jobs?limit=0", None, 400, "limit must be between 1 and 1000, not 0"),
         ("GET", "/api/jobs?limit=x", None, 400, "limit must be a whole number, not 'x'"),
