@@ -28,6 +28,7 @@ from sr2fhir.events import EventBus
 from sr2fhir.exits import ExitStatus
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.ops.console.app import build_console
 from sr2fhir.ops.http import OpsServer, start_ops_server
 from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.notify import SystemdNotifier
@@ -275,7 +276,8 @@ class Gateway:
         except OSError:
             self.stop()
             raise
-        self.http = start_ops_server(self.config.http, self.ops)
+        console = build_console(self.config, self.ops)
+        self.http = start_ops_server(self.config.http, self.ops, console)
         self.notifier.ready(f"listening on port {self.port}")  # systemd Type=notify
 
     @property

@@ -301,12 +301,16 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
-    """The operations endpoint: /healthz, /readyz and /metrics (see docs/operations.md)."""
+    """The operations endpoint: /healthz, /readyz, /metrics and, when configured, the web
+    console under /console (see docs/operations.md)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = setting(9112, check=checks.tcp_port)
     check_timeout: float = setting(3.0, check=checks.positive)
+    api_token_file: str | None = None
+    api_token_env: str | None = None  # the name of the variable, not the token
+    console: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,179 @@
+"""The console's routes under /console: who may see what, CSRF, and which page answers.
+
+GET pages need a session (else a redirect to the login page, which shows nothing of the
+queue); every POST needs a session and its CSRF token (else 403), the login form its own
+double-submitted token. Static assets need no login: they hold no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from importlib import resources
+from typing import Protocol
+
+from sr2fhir.config import Config
+from sr2fhir.ops.console import sessions as auth
+from sr2fhir.ops.console.config_page import config_content
+from sr2fhir.ops.console.layout import document, page
+from sr2fhir.ops.console.markup import h
+from sr2fhir.ops.console.readiness import readiness_list
+from sr2fhir.ops.console.sessions import Session, Sessions
+from sr2fhir.ops.console.web import Request, Response, html_page, plain, redirect
+from sr2fhir.ops.health import Check
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/console"
+ASSETS = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+SAFE_NEXT = re.compile(r"^/console(/[A-Za-z0-9_./?=&%-]*)?$")
+
+
+class ConsoleSource(Protocol):
+    """What the console reads from the running gateway."""
+
+    def readiness(self) -> list[Check]: ...
+
+
+Page = Callable[[Request, Session], Response]
+
+
+class Console:
+    """Answers every request under /console (http.console: true)."""
+
+    def __init__(self, config: Config, source: ConsoleSource, sessions: Sessions) -> None:
+        self.config = config
+        self.source = source
+        self.sessions = sessions
+        self._get: dict[str, Page] = {
+            "/console/": self.overview,
+            "/console/config": self.configuration,
+        }
+        self._post: dict[str, Page] = {"/console/logout": self.logout}
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == PREFIX:
+            return redirect(PREFIX + "/")
+        if path.startswith(PREFIX + "/static/") and request.method == "GET":
+            return self.asset(path.rsplit("/", 1)[1])
+        if path == PREFIX + "/login":
+            return self.login_form(request) if request.method == "GET" else self.login(request)
+        session = self.sessions.find(request.cookies.get(auth.COOKIE))
+        if request.method == "POST":
+            return self._post_action(request, session)
+        if session is None:
+            return redirect(f"{PREFIX}/login?next={request.target}")
+        page_of = self._get.get(path)
+        if page_of is None:
+            return self.not_found(session)
+        return page_of(request, session)
+
+    def _post_action(self, request: Request, session: Session | None) -> Response:
+        if session is None:
+            return plain(403, "log in first")
+        if not request.same_origin or not auth.same(request.field("csrf"), session.csrf):
+            log.warning("console: POST %s refused: CSRF token missing or wrong", request.path)
+            return plain(403, "refused: the form is stale or did not come from this console")
+        action = self._post.get(request.path)
+        if action is None:
+            return plain(404, "no such action")
+        return action(request, session)
+
+    # ------------------------------------------------------------ login
+
+    def login_form(self, request: Request, failed: bool = False) -> Response:
+        token = request.cookies.get(auth.LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        next_page = request.arg("next") or request.field("next")
+        form = h(
+            "form",
+            {"method": "post", "action": f"{PREFIX}/login", "class": "login"},
+            h("input", {"type": "hidden", "name": "csrf", "value": token}),
+            h("input", {"type": "hidden", "name": "next", "value": next_page}),
+            h("label", {"for": "token"}, "API token"),
+            h(
+                "input",
+                {
+                    "type": "password",
+                    "id": "token",
+                    "name": "token",
+                    "required": True,
+                    "autocomplete": "current-password",
+                    "autofocus": True,
+                },
+            ),
+            h("button", {"type": "submit"}, "Log in"),
+        )
+        error = h("p", {"class": "error", "role": "alert"}, "Wrong token.") if failed else None
+        body = h(
+            "main",
+            {"class": "login-box"},
+            h("h1", None, "sr2fhir console"),
+            error,
+            form,
+            h(
+                "p",
+                {"class": "hint"},
+                "The token is the one of http.api_token_file or "
+                "http.api_token_env in the gateway's configuration.",
+            ),
+        )
+        cookie = auth.cookie_header(auth.LOGIN_COOKIE, token, secure=request.tls)
+        return html_page(
+            document("Log in", body), 401 if failed else 200, (("Set-Cookie", cookie),)
+        )
+
+    def login(self, request: Request) -> Response:
+        expected = request.cookies.get(auth.LOGIN_COOKIE, "")
+        if (
+            not expected
+            or not request.same_origin
+            or not auth.same(request.field("csrf"), expected)
+        ):
+            return plain(403, "refused: reload the login page and try again")
+        session_id = self.sessions.login(request.field("token"))
+        if session_id is None:
+            log.warning("console: login refused (wrong or no API token)")
+            return self.login_form(request, failed=True)
+        log.info("console: login")
+        next_page = request.field("next")
+        target = next_page if SAFE_NEXT.match(next_page) else PREFIX + "/"
+        cookie = auth.cookie_header(auth.COOKIE, session_id, secure=request.tls)
+        return redirect(target, (("Set-Cookie", cookie),))
+
+    def logout(self, request: Request, session: Session) -> Response:
+        self.sessions.logout(request.cookies.get(auth.COOKIE))
+        gone = auth.cookie_header(auth.COOKIE, "", secure=request.tls, max_age=0)
+        return redirect(f"{PREFIX}/login", (("Set-Cookie", gone),))
+
+    # ------------------------------------------------------------ pages
+
+    def render(self, title: str, active: str, session: Session, *content: object) -> Response:
+        messages, session.flash = session.flash, []
+        return html_page(page(title, active, session.csrf, messages, *content))
+
+    def overview(self, request: Request, session: Session) -> Response:
+        return self.render("Overview", "overview", session, readiness_list(self.source.readiness()))
+
+    def configuration(self, request: Request, session: Session) -> Response:
+        return self.render("Configuration", "config", session, *config_content(self.config))
+
+    def not_found(self, session: Session) -> Response:
+        answer = self.render("Not found", "", session, h("p", None, "No such page."))
+        return Response(404, answer.body, answer.content_type, answer.headers)
+
+    def asset(self, name: str) -> Response:
+        content_type = ASSETS.get(name)
+        if content_type is None:
+            return plain(404, "not found")
+        data = resources.files("sr2fhir.ops.console").joinpath("static").joinpath(name).read_bytes()
+        return Response(200, data, content_type, (("Cache-Control", "max-age=3600"),))
+
+
+def build_console(config: Config, source: ConsoleSource) -> Console | None:
+    """The console when http.console is on (the loader made sure a token source is set)."""
+    if not config.http.console:
+        return None
+    return Console(config, source, Sessions(lambda: auth.read_api_token(config.http)))
