@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from importlib import resources
 from typing import Protocol
+from urllib.parse import quote
 
 from sr2fhir.config import Config
 from sr2fhir.ops.console import sessions as auth
@@ -65,7 +66,7 @@ class Console:
         if request.method == "POST":
             return self._post_action(request, session)
         if session is None:
-            return redirect(f"{PREFIX}/login?next={request.target}")
+            return redirect(f"{PREFIX}/login?next={quote(request.target, safe='/')}")
         page_of = self._get.get(path)
         if page_of is None:
             return self.not_found(session)
