@@ -9,6 +9,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.serve import GatewayProcess
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -72,3 +75,22 @@ class ConsoleClient:
     def login(self, token: str) -> Answer:
         csrf = self.csrf("/console/login")
         return self.post("/console/login", {"csrf": csrf, "token": token, "next": "/console/"})
+
+
+OPS_LISTENING = r"operations endpoint on http://[^:]+:(\d+) \([^)]*/console\)"
+
+
+def console_env(folder: Path, token: str = "browser-test-token") -> dict[str, str]:
+    """SR2FHIR_* for a gateway subprocess with the console on, its API token in a file."""
+    token_file = folder / "api-token"
+    token_file.write_text(token + "\n")
+    return {
+        "SR2FHIR_HTTP_PORT": "0",
+        "SR2FHIR_HTTP_CONSOLE": "true",
+        "SR2FHIR_HTTP_API_TOKEN_FILE": str(token_file),
+    }
+
+
+def console_port(gateway: GatewayProcess) -> int:
+    """The operations port the gateway logged at start (http.port 0 = any free port)."""
+    return int(gateway.wait_for_log(OPS_LISTENING).group(1))

@@ -141,6 +141,9 @@ def test_every_post_needs_the_sessions_csrf_token_and_this_origin(server: OpsSer
     assert client.post("/console/logout", {"csrf": csrf + "x"}).status == 403
     other = client.post("/console/logout", {"csrf": csrf}, Origin="http://evil.example")
     assert other.status == 403
+    assert client.post("/console/logout", {"csrf": csrf}, Origin="null").status == 403
+    cross_site = client.post("/console/logout", {"csrf": csrf}, Sec_Fetch_Site="cross-site")
+    assert cross_site.status == 403
     assert client.get("/console/").status == 200  # still logged in
     assert client.post("/console/logout", {"csrf": csrf}).status == 303
     assert client.get("/console/").status == 303  # logged out

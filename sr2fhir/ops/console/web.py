@@ -20,7 +20,10 @@ SECURITY_HEADERS = (
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    # same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on a form
+    # POST, which the Origin check must refuse; a URL (a search may hold a Patient ID) still
+    # never leaves for another site.
+    ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 )
 
@@ -68,7 +71,11 @@ def parse_request(
         pass
     origin = headers.get("origin")
     host = headers.get("host", "")
-    same_origin = origin is None or origin.split("://", 1)[-1] == host
+    fetch_site = headers.get("sec-fetch-site", "same-origin")
+    same_origin = (origin is None or origin.split("://", 1)[-1] == host) and fetch_site in (
+        "same-origin",
+        "none",
+    )
     forwarded_tls = headers.get("x-forwarded-proto", "").lower() == "https"
     return Request(method, path, parse_qs(query), form, cookies, tls or forwarded_tls, same_origin)
 
