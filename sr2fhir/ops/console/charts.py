@@ -74,3 +74,40 @@ def line_chart(title: str, series: Sequence[Series], unit: str, span: str) -> Ht
     )
     scale = h("p", {"class": "scale"}, f"max {top:g} {unit} · {span}")
     return h("figure", {"class": "chart-box"}, h("figcaption", None, title), svg, legend, scale)
+
+
+def bar_chart(title: str, bars: Sequence[tuple[str, float | None]], unit: str) -> Html:
+    """Horizontal bars with their values written beside them (None: no data, said so)."""
+    row_height = 22
+    height = row_height * max(len(bars), 1) + 2 * PAD
+    top = max((v for _, v in bars if v is not None), default=0.0)
+    label_width, value_width = 120, 90
+    usable = WIDTH - label_width - value_width - 2 * PAD
+    parts: list[Html] = []
+    for index, (name, value) in enumerate(bars):
+        y = PAD + index * row_height
+        parts.append(h("text", {"x": PAD, "y": y + 15}, name))
+        if value is None:
+            parts.append(h("text", {"x": label_width, "y": y + 15}, "no deliveries"))
+            continue
+        width = max(usable * value / top, 1.0) if top else 1.0
+        bar: dict[str, str | int | None] = {"class": f"bar-{index % 2}", "x": label_width}
+        parts.append(h("rect", {**bar, "y": y + 3, "height": 14, "width": f"{width:.1f}"}))
+        parts.append(
+            h("text", {"x": f"{label_width + width + 6:.1f}", "y": y + 15}, f"{value:.2f} {unit}")
+        )
+    label = f"{title}: " + "; ".join(
+        f"{name} {'none' if value is None else f'{value:.2f} {unit}'}" for name, value in bars
+    )
+    svg = h(
+        "svg",
+        {
+            "class": "chart bars",
+            "viewBox": f"0 0 {WIDTH} {height}",
+            "role": "img",
+            "aria-label": label,
+        },
+        h("title", None, label),
+        parts,
+    )
+    return h("figure", {"class": "chart-box"}, h("figcaption", None, title), svg)
