@@ -23,6 +23,7 @@ from sr2fhir.errors import Sr2FhirError
 from sr2fhir.fsutil import write_atomically
 from sr2fhir.ops import health, metrics, prometheus
 from sr2fhir.ops.health import Check
+from sr2fhir.ops.queue_api import QueueApi
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Stats, read_stats, stats_dir
 from sr2fhir.spool import Spool, SpoolRole, open_configured_spool
@@ -92,6 +93,10 @@ class GatewayOps:
             health.check_workers(alive, total),
             self._sink(),
         ]
+
+    def queue(self) -> QueueApi:
+        """The queue API over this endpoint's own spool connection (the console's)."""
+        return QueueApi(self._own_spool(), self.config)
 
     def metrics(self) -> str:
         queue = read_queue(self._own_spool())

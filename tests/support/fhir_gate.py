@@ -5,6 +5,7 @@ the job FAILS); with `spoil` cleared, requests pass unchanged (a retry then deli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -61,7 +62,8 @@ def _handler(gate: FhirGate) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, answer.headers[name])
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a probe gave up
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""

@@ -16,13 +16,19 @@ from sr2fhir.ops.console.app import build_console
 from sr2fhir.ops.console.markup import h
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.http import OpsServer
+from sr2fhir.ops.queue_api import QueueApi
+from sr2fhir.spool import open_spool
 from tests.support.console import ConsoleClient
 
 TOKEN = "console-test-token-1"
 
 
 class FakeGateway:
-    def __init__(self) -> None:
+    """Readiness as the test sets it; the queue API over a real (empty) spool."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.config = load_config(overrides={"spool.data_dir": str(data_dir)})
+        self.spool = open_spool(data_dir)
         self.checks = [
             Check("scp", True, "listening on port(s) 11112"),
             Check("sink", False, "http://fhir.invalid/metadata: connection refused"),
@@ -36,6 +42,9 @@ class FakeGateway:
 
     def metrics(self) -> str:
         return ""
+
+    def queue(self) -> QueueApi:
+        return QueueApi(self.spool, self.config)
 
 
 def console_config(tmp_path: Path, **overrides: object) -> Config:
@@ -53,7 +62,7 @@ def console_config(tmp_path: Path, **overrides: object) -> Config:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[OpsServer]:
     config = console_config(tmp_path)
-    source = FakeGateway()
+    source = FakeGateway(tmp_path / "data")
     ops = OpsServer("127.0.0.1", 0, source, build_console(config, source))
     ops.start()
     try:
@@ -64,7 +73,7 @@ def server(tmp_path: Path) -> Iterator[OpsServer]:
 
 def test_the_console_is_off_unless_configured(tmp_path: Path) -> None:
     config = load_config(overrides={"spool.data_dir": str(tmp_path)})
-    source = FakeGateway()
+    source = FakeGateway(tmp_path / "data")
     assert build_console(config, source) is None
     ops = OpsServer("127.0.0.1", 0, source, None)
     ops.start()
@@ -191,7 +200,7 @@ def test_configuration_names_each_values_source_and_masks_secrets(
     monkeypatch.setenv("SR2FHIR_HTTP_CONSOLE", "true")
     monkeypatch.setenv("SR2FHIR_HTTP_API_TOKEN_FILE", str(token_file))
     config = load_config(config_file, overrides={"dicom.port": 4242})
-    source = FakeGateway()
+    source = FakeGateway(tmp_path / "data")
     ops = OpsServer("127.0.0.1", 0, source, build_console(config, source))
     ops.start()
     try:

@@ -7,15 +7,17 @@ double-submitted token. Static assets need no login: they hold no data.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
 from collections.abc import Callable
 from importlib import resources
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from sr2fhir.config import Config
+from sr2fhir.ops.console import job_page, jobs_page, overview
 from sr2fhir.ops.console import sessions as auth
 from sr2fhir.ops.console.config_page import config_content
 from sr2fhir.ops.console.layout import document, page
@@ -24,11 +26,14 @@ from sr2fhir.ops.console.readiness import readiness_list
 from sr2fhir.ops.console.sessions import Session, Sessions
 from sr2fhir.ops.console.web import Request, Response, html_page, plain, redirect
 from sr2fhir.ops.health import Check
+from sr2fhir.ops.queue_api import QueueApi, Unavailable
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
+REFRESH = 10  # seconds: the Overview reloads itself (console.js); Jobs do not (forms)
 ASSETS = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+JOB_PATH = re.compile(r"^/console/jobs/(\d{1,18})(/bundle\.json)?$")
 SAFE_NEXT = re.compile(r"^/console(/[A-Za-z0-9_./?=&%-]*)?$")
 
 
@@ -36,6 +41,8 @@ class ConsoleSource(Protocol):
     """What the console reads from the running gateway."""
 
     def readiness(self) -> list[Check]: ...
+
+    def queue(self) -> QueueApi: ...
 
 
 Page = Callable[[Request, Session], Response]
@@ -50,9 +57,13 @@ class Console:
         self.sessions = sessions
         self._get: dict[str, Page] = {
             "/console/": self.overview,
+            "/console/jobs": self.jobs,
             "/console/config": self.configuration,
         }
-        self._post: dict[str, Page] = {"/console/logout": self.logout}
+        self._post: dict[str, Page] = {
+            "/console/logout": self.logout,
+            "/console/jobs/action": self.job_action,
+        }
 
     def handle(self, request: Request) -> Response:
         path = request.path
@@ -68,9 +79,14 @@ class Console:
         if session is None:
             return redirect(f"{PREFIX}/login?next={quote(request.target, safe='/')}")
         page_of = self._get.get(path)
-        if page_of is None:
-            return self.not_found(session)
-        return page_of(request, session)
+        if page_of is not None:
+            return page_of(request, session)
+        job = JOB_PATH.match(path)
+        if job is not None:
+            if job.group(2):
+                return self.bundle_download(int(job.group(1)), session)
+            return self.job(int(job.group(1)), session)
+        return self.not_found(session)
 
     def _post_action(self, request: Request, session: Session | None) -> Response:
         if session is None:
@@ -151,12 +167,86 @@ class Console:
 
     # ------------------------------------------------------------ pages
 
-    def render(self, title: str, active: str, session: Session, *content: object) -> Response:
+    def render(
+        self, title: str, active: str, session: Session, *content: object, refresh: int = 0
+    ) -> Response:
         messages, session.flash = session.flash, []
-        return html_page(page(title, active, session.csrf, messages, *content))
+        return html_page(page(title, active, session.csrf, messages, *content, refresh=refresh))
 
     def overview(self, request: Request, session: Session) -> Response:
-        return self.render("Overview", "overview", session, readiness_list(self.source.readiness()))
+        stats = self.source.queue().stats()
+        received, delivered = stats.received_per_minute, stats.delivered_per_minute
+        content = [
+            readiness_list(self.source.readiness()),
+            overview.state_cards(stats.counts, sum(received[-60:]), sum(received)),
+            h("h2", None, "Received and delivered"),
+            overview.traffic_charts(received, delivered),
+            h("h2", None, "Delivery latency"),
+            overview.latency_chart(
+                stats.latency_p50_1h,
+                stats.latency_p95_1h,
+                stats.latency_p50_24h,
+                stats.latency_p95_24h,
+            ),
+            h("h2", None, "Per calling AE"),
+            overview.per_ae_table(stats.per_calling_ae),
+        ]
+        return self.render("Overview", "overview", session, *content, refresh=REFRESH)
+
+    def jobs(self, request: Request, session: Session) -> Response:
+        filters = jobs_page.Filters.of(request.query)
+        page_of_jobs = self.source.queue().jobs(filters.query(), with_phi=True)
+        content = jobs_page.jobs_content(filters, page_of_jobs, session.csrf)
+        return self.render("Jobs", "jobs", session, *content)
+
+    def job(self, job_id: int, session: Session) -> Response:
+        queue = self.source.queue()
+        detail = queue.job(job_id, with_phi=True)
+        if detail is None:
+            return self.not_found(session)
+        bundle, missing = self._bundle(queue, job_id)
+        base_url = self.config.fhir.base_url
+        content = job_page.job_content(detail, bundle, missing, session.csrf, base_url)
+        return self.render(f"Job #{job_id}", "jobs", session, *content)
+
+    @staticmethod
+    def _bundle(queue: QueueApi, job_id: int) -> tuple[dict[str, Any] | None, str]:
+        """(the Bundle the job sends, or None and why not)."""
+        try:
+            bundle = queue.bundle(job_id)
+        except Unavailable as exc:
+            return None, f"No Bundle: {exc}."
+        return bundle, "" if bundle is not None else "No Bundle: no such job."
+
+    def bundle_download(self, job_id: int, session: Session) -> Response:
+        bundle, missing = self._bundle(self.source.queue(), job_id)
+        if bundle is None:
+            return plain(404, missing)
+        name = f"job-{job_id}-bundle.json"
+        return Response(
+            200,
+            json.dumps(bundle, indent=1).encode("utf-8"),
+            "application/fhir+json",
+            (("Content-Disposition", f'attachment; filename="{name}"'),),
+        )
+
+    def job_action(self, request: Request, session: Session) -> Response:
+        """Retry or discard: first a confirmation page, then (confirm=yes) the action."""
+        action = request.field("action")
+        ids = sorted({int(i) for i in request.form.get("ids", []) if i.isdigit()})
+        back = request.field("back")
+        back = back if SAFE_NEXT.match(back) else PREFIX + "/jobs"
+        if action not in jobs_page.ACTIONS or not ids:
+            session.flash.append("Select at least one job, then Retry or Discard.")
+            return redirect(back)
+        if request.field("confirm") != "yes":
+            content = jobs_page.confirm_content(action, ids, back, session.csrf)
+            return self.render(f"{action.title()} {len(ids)} job(s)?", "jobs", session, *content)
+        queue = self.source.queue()
+        report = queue.retry(ids) if action == jobs_page.Action.RETRY else queue.discard(ids)
+        log.info("console: %s of job(s) %s: done %s", action, ids, list(report.done))
+        session.flash.append(jobs_page.report_text(action, report))
+        return redirect(back)
 
     def configuration(self, request: Request, session: Session) -> Response:
         return self.render("Configuration", "config", session, *config_content(self.config))

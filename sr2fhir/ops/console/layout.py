@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sr2fhir.ops.console.markup import Html, h, raw
 
 STATIC = "/console/static"
@@ -12,7 +14,7 @@ NAV = (
 )
 
 
-def document(title: str, *body: object) -> Html:
+def document(title: str, *body: object, refresh: int = 0) -> Html:
     head = h(
         "head",
         None,
@@ -22,10 +24,13 @@ def document(title: str, *body: object) -> Html:
         h("link", {"rel": "stylesheet", "href": f"{STATIC}/console.css"}),
         h("script", {"src": f"{STATIC}/console.js", "defer": True}),
     )
-    return h("html", {"lang": "en"}, head, h("body", None, *body))
+    attrs = {"data-refresh": refresh or None}
+    return h("html", {"lang": "en"}, head, h("body", attrs, *body))
 
 
-def page(title: str, active: str, csrf: str, messages: list[str], *content: object) -> Html:
+def page(
+    title: str, active: str, csrf: str, messages: list[str], *content: object, refresh: int = 0
+) -> Html:
     """A page for a logged-in user: the navigation, a log-out button, flash messages."""
     links = [
         h("a", {"href": href, "aria-current": "page" if key == active else None}, label)
@@ -40,7 +45,8 @@ def page(title: str, active: str, csrf: str, messages: list[str], *content: obje
         logout,
     )
     notes = [h("p", {"class": "flash", "role": "status"}, text) for text in messages]
-    return document(title, header, h("main", None, notes, h("h1", None, title), *content))
+    main = h("main", None, notes, h("h1", None, title), *content)
+    return document(title, header, main, refresh=refresh)
 
 
 def post_form(action: str, csrf: str, *fields: object, css: str | None = None) -> Html:
@@ -49,7 +55,7 @@ def post_form(action: str, csrf: str, *fields: object, css: str | None = None) -
     return h("form", {"method": "post", "action": action, "class": css}, token, *fields)
 
 
-def table(headings: list[str], rows: list[Html], css: str = "grid") -> Html:
+def table(headings: Sequence[str | Html], rows: list[Html], css: str = "grid") -> Html:
     """A table that scrolls sideways inside its own box on a narrow screen, not the page."""
     head = h("thead", None, h("tr", None, [h("th", {"scope": "col"}, t) for t in headings]))
     return h(
