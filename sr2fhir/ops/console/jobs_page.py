@@ -131,7 +131,7 @@ def job_row(job: JobSummary) -> Html:
         h("td", {"data-label": "Calling AE"}, job.calling_ae),
         h("td", {"class": "uid", "data-label": "SOP Instance UID"}, job.sop_instance_uid),
         h("td", {"data-label": "Attempts"}, str(job.attempts)),
-        h("td", {"class": "error", "data-label": "Last error"}, job.last_error or ""),
+        h("td", {"class": "last-error", "data-label": "Last error"}, job.last_error or ""),
     )
 
 
