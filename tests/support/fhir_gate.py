@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tests.support.fhir_stub import serving
+
 SPOILED_STATUS = "not-a-status"
 PASSED_HEADERS = ("Content-Type", "Accept", "Prefer", "Authorization")
 
@@ -76,12 +78,6 @@ def running_fhir_gate(target: str) -> Iterator[FhirGate]:
     gate = FhirGate(target.rstrip("/"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(gate))
     server.daemon_threads = True
-    gate.base = f"http://127.0.0.1:{server.server_address[1]}{urlsplit(gate.target).path}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fhir-gate")
-    thread.start()
-    try:
+    with serving(server, "fhir-gate") as port:
+        gate.base = f"http://127.0.0.1:{port}{urlsplit(gate.target).path}"
         yield gate
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
