@@ -94,10 +94,6 @@ class GatewayOps:
             self._sink(),
         ]
 
-    def queue(self) -> QueueApi:
-        """The queue API over this endpoint's own spool connection (the console's)."""
-        return QueueApi(self._own_spool(), self.config)
-
     def metrics(self) -> str:
         queue = read_queue(self._own_spool())
         workers = read_stats(self.folder, self._worker_names())
@@ -140,6 +136,10 @@ class GatewayOps:
 
     def _worker_names(self) -> list[str]:
         return [worker_stats_name(i) for i in range(self.config.workers.count)]
+
+    def queue_api(self) -> QueueApi:
+        """The queue API over the endpoint's own connection to the spool."""
+        return QueueApi(self._own_spool(), self.config)
 
     def _own_spool(self) -> Spool:
         with self._spool_lock:

@@ -43,7 +43,7 @@ class FakeGateway:
     def metrics(self) -> str:
         return ""
 
-    def queue(self) -> QueueApi:
+    def queue_api(self) -> QueueApi:
         return QueueApi(self.spool, self.config)
 
 

@@ -42,7 +42,7 @@ class ConsoleSource(Protocol):
 
     def readiness(self) -> list[Check]: ...
 
-    def queue(self) -> QueueApi: ...
+    def queue_api(self) -> QueueApi: ...
 
 
 Page = Callable[[Request, Session], Response]
@@ -174,7 +174,7 @@ class Console:
         return html_page(page(title, active, session.csrf, messages, *content, refresh=refresh))
 
     def overview(self, request: Request, session: Session) -> Response:
-        stats = self.source.queue().stats()
+        stats = self.source.queue_api().stats()
         received, delivered = stats.received_per_minute, stats.delivered_per_minute
         content = [
             readiness_list(self.source.readiness()),
@@ -195,12 +195,12 @@ class Console:
 
     def jobs(self, request: Request, session: Session) -> Response:
         filters = jobs_page.Filters.of(request.query)
-        page_of_jobs = self.source.queue().jobs(filters.query(), with_phi=True)
+        page_of_jobs = self.source.queue_api().jobs(filters.query(), with_phi=True)
         content = jobs_page.jobs_content(filters, page_of_jobs, session.csrf)
         return self.render("Jobs", "jobs", session, *content)
 
     def job(self, job_id: int, session: Session) -> Response:
-        queue = self.source.queue()
+        queue = self.source.queue_api()
         detail = queue.job(job_id, with_phi=True)
         if detail is None:
             return self.not_found(session)
@@ -219,7 +219,7 @@ class Console:
         return bundle, "" if bundle is not None else "No Bundle: no such job."
 
     def bundle_download(self, job_id: int, session: Session) -> Response:
-        bundle, missing = self._bundle(self.source.queue(), job_id)
+        bundle, missing = self._bundle(self.source.queue_api(), job_id)
         if bundle is None:
             return plain(404, missing)
         name = f"job-{job_id}-bundle.json"
@@ -242,7 +242,7 @@ class Console:
         if request.field("confirm") != "yes":
             content = jobs_page.confirm_content(action, ids, back, session.csrf)
             return self.render(f"{action.title()} {len(ids)} job(s)?", "jobs", session, *content)
-        queue = self.source.queue()
+        queue = self.source.queue_api()
         report = queue.retry(ids) if action == jobs_page.Action.RETRY else queue.discard(ids)
         log.info("console: %s of job(s) %s: done %s", action, ids, list(report.done))
         session.flash.append(jobs_page.report_text(action, report))
