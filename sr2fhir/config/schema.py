@@ -308,7 +308,7 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = setting(9112, check=checks.tcp_port)
     check_timeout: float = setting(3.0, check=checks.positive)
-    api_token_file: str | None = None
+    api_token_file: str | None = None  # the file wins when both are set
     api_token_env: str | None = None  # the name of the variable, not the token
     console: bool = False
 
