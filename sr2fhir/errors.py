@@ -90,11 +90,20 @@ class DeliveryError(Sr2FhirError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying later (network error, 408, 429, 5xx)."""
+    """Worth retrying later (network error, 408, 429, 5xx); the HTTP status and the
+    server's OperationOutcome when it answered with one (the job's attempt history)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+        outcome: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+        self.outcome = outcome
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import bundle_to_json
+from sr2fhir.report_facts import Converter, MappedReport
 
 _CHECKOUT = Path(__file__).resolve().parents[1]  # the source tree, when run from one
 VALIDATOR_DIR_ENV = "SR2FHIR_VALIDATOR_DIR"
@@ -123,14 +123,12 @@ class StructuralValidator:
         return found
 
 
-Converter = Callable[[bytes], dict[str, Any]]
-
-
 def validating_converter(convert: Converter, validator: BundleValidator) -> Converter:
     """`delivery.validate`: a Bundle with errors fails its job (MappingError) before delivery."""
 
-    def checked(data: bytes) -> dict[str, Any]:
-        bundle = convert(data)
+    def checked(data: bytes) -> MappedReport:
+        mapped = convert(data)
+        bundle = mapped.bundle
         findings = validator.validate({"bundle": bundle})["bundle"]
         errors = [f for f in findings if f.known_defect is None]
         if errors:
@@ -139,7 +137,7 @@ def validating_converter(convert: Converter, validator: BundleValidator) -> Conv
                 f"not conformant ({len(errors)} error(s), {validator.description}): "
                 f"{first.resource}: {first.message[:200]}"
             )
-        return bundle
+        return mapped
 
     return checked
 

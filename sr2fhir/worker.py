@@ -10,25 +10,25 @@ worker that lost its job's lease (LeaseLostError: the job went back to the queue
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sr2fhir.delivery import Sink
-from sr2fhir.delivery.retry import RetryPolicy, failure_of
+from sr2fhir.delivery import Receipt, Sink
+from sr2fhir.delivery.retry import Failure, RetryPolicy, failure_of
 from sr2fhir.errors import LeaseLostError, MappingError, SpoolError, SrParseError
 from sr2fhir.events import SILENT, Emitter, EventValue, GatewayEvent
-from sr2fhir.mapping import MappingOptions, bundle_sop_instance_uid, convert_dataset, read_sr_bytes
-from sr2fhir.runtime import configure_pydicom_reading
-from sr2fhir.spool import Job, JobStatus, LargeJobs, Spool, short_error
+from sr2fhir.mapping import bundle_sop_instance_uid
+from sr2fhir.report_facts import Converter, MappedReport, make_converter
+from sr2fhir.spool import AttemptRecord, Job, JobStatus, LargeJobs, Spool, short_error
 
 log = logging.getLogger(__name__)
 
 SPOOL_PAUSE_MAX = 5.0  # seconds between tries while the spool keeps failing
 
-Converter = Callable[[bytes], dict[str, Any]]
-"""Part-10 bytes -> FHIR transaction Bundle; raises SrParseError or MappingError."""
+__all__ = ["Converter", "StopFlag", "Worker", "make_converter"]
 
 
 class StopFlag(Protocol):
@@ -37,19 +37,6 @@ class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
-
-
-def make_converter(options: MappingOptions) -> Converter:
-    """The real mapping: read the Part-10 bytes, convert to one transaction Bundle.
-
-    Built in the process (or thread) that runs it, so that process reads as the gateway does.
-    """
-    configure_pydicom_reading()
-
-    def convert(data: bytes) -> dict[str, Any]:
-        return convert_dataset(read_sr_bytes(data, options.max_dataset_bytes), options)
-
-    return convert
 
 
 class Worker:
@@ -127,19 +114,19 @@ class Worker:
             data = self.spool.read(job)
         except OSError as exc:
             return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
-        bundle = self._map(job, data)
-        if bundle is None:
+        mapped = self._map(job, data)
+        if mapped is None:
             return JobStatus.FAILED
         newer = self.spool.supersede_if_newer(job)  # checked last thing before delivering
         if newer is not None:
             self._log_state(job, JobStatus.DONE, f"not delivered: {newer.last_error}")
             return JobStatus.DONE
-        return self._deliver(job, bundle)
+        return self._deliver(job, mapped)
 
-    def _map(self, job: Job, data: bytes) -> dict[str, Any] | None:
-        """The Bundle, or None once the job is rejected (FAILED, file quarantined)."""
+    def _map(self, job: Job, data: bytes) -> MappedReport | None:
+        """The mapped report, or None once the job is rejected (FAILED, file quarantined)."""
         try:
-            bundle = self.convert(data)
+            mapped = self.convert(data)
         except (SrParseError, MappingError) as exc:
             self._reject(job, _describe_rejection(exc))
             return None
@@ -148,43 +135,51 @@ class Worker:
             log.debug("job %d: unexpected mapping error", job.id, exc_info=True)
             self._reject(job, f"internal mapping error: {type(exc).__name__}")
             return None
-        found = bundle_sop_instance_uid(bundle)
+        found = bundle_sop_instance_uid(mapped.bundle)
         if found != job.sop_instance_uid:  # the outbox file is named after the job's UID
             shown = found[:70] if found else "none"
             self._reject(job, f"the data set's SOP Instance UID ({shown}) is not the job's")
             return None
-        return bundle
+        return mapped
 
-    def _deliver(self, job: Job, bundle: dict[str, Any]) -> JobStatus:
+    def _deliver(self, job: Job, mapped: MappedReport) -> JobStatus:
         try:
-            receipt = self.sink.deliver(bundle, job.instance)
+            receipt = self.sink.deliver(mapped.bundle, job.instance, mapped.warnings)
         except SpoolError:  # the gateway's own disk (a full outbox): the worker pauses
             raise
         except Exception as exc:  # the retry rules of every delivery (delivery.retry)
             failure = failure_of(exc)
+            attempt = _failed_attempt(failure, mapped)
             if failure.permanent:
-                return self._give_up(job, failure.reason, failure.kept)
-            return self._retry(job, failure.reason, failure.retry_after)
-        self.spool.finish(job)
+                return self._give_up(job, failure.reason, failure.kept, attempt)
+            return self._retry(job, failure.reason, failure.retry_after, attempt)
+        self.spool.finish(job, _delivered_attempt(receipt, mapped))
         self._log_state(job, JobStatus.DONE, f"delivered to {receipt}")
-        resources = _resource_urls(bundle)
+        resources = _resource_urls(mapped.bundle)
         self._emit(
             GatewayEvent.JOB_DELIVERED,
             job,
-            sink=receipt,
+            sink=str(receipt),
             resources=resources,
             received_at=job.received_at,
         )
         return JobStatus.DONE
 
     def _reject(self, job: Job, reason: str) -> JobStatus:
-        self.spool.reject(job, reason)
+        self.spool.reject(job, reason, AttemptRecord(error=reason))
         self._log_state(job, JobStatus.FAILED, f"rejected, quarantined: {reason}", logging.WARNING)
         self._emit(GatewayEvent.JOB_REJECTED, job, reason=reason)
         return JobStatus.FAILED
 
-    def _give_up(self, job: Job, reason: str, outcome: str | None = None) -> JobStatus:
-        self.spool.give_up(job, short_error(reason), outcome)
+    def _give_up(
+        self,
+        job: Job,
+        reason: str,
+        outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
+    ) -> JobStatus:
+        recorded = dataclasses.replace(attempt or AttemptRecord(), error=short_error(reason))
+        self.spool.give_up(job, short_error(reason), outcome, recorded)
         self._log_state(job, JobStatus.FAILED, reason, logging.WARNING)
         self._emit(GatewayEvent.JOB_FAILED, job, reason=short_error(reason))
         return JobStatus.FAILED
@@ -198,11 +193,14 @@ class Worker:
             **fields,
         )
 
-    def _retry(self, job: Job, reason: str, retry_after: float | None) -> JobStatus:
+    def _retry(
+        self, job: Job, reason: str, retry_after: float | None, attempt: AttemptRecord
+    ) -> JobStatus:
         if job.attempts >= self.policy.attempts:
-            return self._give_up(job, f"gave up after {job.attempts} attempts: {reason}")
+            text = f"gave up after {job.attempts} attempts: {reason}"
+            return self._give_up(job, text, None, attempt)
         delay = self.policy.delay(job.attempts, retry_after, self._rng)
-        updated = self.spool.retry_later(job, short_error(reason), delay)
+        updated = self.spool.retry_later(job, short_error(reason), delay, attempt)
         if updated.status is JobStatus.DONE:
             self._log_state(job, JobStatus.DONE, str(updated.last_error))
         else:
@@ -230,6 +228,25 @@ class Worker:
             self.worker_id,
             short_error(detail, 300),
         )
+
+
+def _delivered_attempt(receipt: Receipt, mapped: MappedReport) -> AttemptRecord:
+    return AttemptRecord(
+        http_status=receipt.http_status,
+        locations=receipt.locations,
+        warnings=mapped.warnings_json(),
+        header=mapped.header_json(),
+    )
+
+
+def _failed_attempt(failure: Failure, mapped: MappedReport) -> AttemptRecord:
+    return AttemptRecord(
+        http_status=failure.http_status,
+        error=short_error(failure.reason),
+        outcome=failure.outcome,
+        warnings=mapped.warnings_json(),
+        header=mapped.header_json(),
+    )
 
 
 def _resource_urls(bundle: dict[str, Any]) -> list[str]:

@@ -39,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _only_a_warning(problem: ConfigProblem) -> bool:
     """A port in use (the gateway of this configuration may be the one running), and the
-    operations endpoint (serve starts without it, logging an ERROR)."""
-    return isinstance(problem, PortInUse) or problem.key.startswith("http.")
+    operations endpoint's address (serve starts without it, logging an ERROR); not the queue
+    API's token, which serve refuses to start without."""
+    endpoint = problem.key.startswith("http.") and not problem.key.startswith("http.api_token")
+    return isinstance(problem, PortInUse) or endpoint

@@ -19,6 +19,7 @@ from sr2fhir.delivery.fhir.auth import TokenFile, bearer_source, load_signing_ke
 from sr2fhir.delivery.fhir.client import tls_context
 from sr2fhir.errors import ConfigError, ConfigProblem, SpoolError
 from sr2fhir.fsutil import folder_problem
+from sr2fhir.ops.http import read_api_token
 from sr2fhir.scp.tls import server_context
 from sr2fhir.spool import check_database
 
@@ -34,6 +35,7 @@ def preflight(config: Config, *, ops_endpoint: bool = False) -> None:
 def preflight_problems(config: Config, *, ops_endpoint: bool = False) -> list[ConfigProblem]:
     """What preflight raises, as a list."""
     problems = [*dicom_tls(config), *fhir_files(config), *folders(config), *database(config)]
+    problems += api_token(config)
     return [*problems, *listeners(config, ops_endpoint=ops_endpoint)]
 
 
@@ -91,6 +93,18 @@ def _bearer(auth: Bearer) -> Iterator[ConfigProblem]:
         yield ConfigProblem(key, "", f"{key}: cannot read {path}: {exc.strerror}")
     except ValueError:
         yield ConfigProblem(key, "", f"{key}: {path} is empty")
+
+
+def api_token(config: Config) -> Iterator[ConfigProblem]:
+    """The queue API's token file or variable, when one is named, holds a token."""
+    if not config.http.enabled:
+        return
+    try:
+        read_api_token(config.http)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            source = config.origin(problem.key)
+            yield ConfigProblem(problem.key, source, f"{source}: {problem.text}")
 
 
 def folders(config: Config) -> Iterator[ConfigProblem]:

@@ -301,8 +301,9 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
-    """The operations endpoint: /healthz, /readyz, /metrics and, when configured, the web
-    console under /console (see docs/operations.md)."""
+    """The operations endpoint: /healthz, /readyz and /metrics, and the queue API /api/*
+    when a token is configured, and the web console /console when http.console is on as
+    well (see docs/operations.md)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"

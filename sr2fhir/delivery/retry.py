@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sr2fhir.config import WorkersConfig
-from sr2fhir.delivery.sink import Sink
+from sr2fhir.delivery.sink import Receipt, Sink
 from sr2fhir.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.spool import InstanceInfo
 
@@ -91,15 +91,25 @@ class Failure:
     permanent: bool = False
     retry_after: float | None = None
     kept: str | None = None  # a refusal's OperationOutcome (JSON), else the start of the answer
+    http_status: int | None = None  # the server's answer, when there was one
+    outcome: str | None = None  # the server's OperationOutcome (JSON), when it sent one
 
 
 def failure_of(exc: Exception) -> Failure:
     """The retry rule for what `Sink.deliver` raised."""
     if isinstance(exc, PermanentDeliveryError):
-        kept = json.dumps(exc.outcome) if exc.outcome else exc.answer
-        return Failure(f"delivery refused: {exc}", permanent=True, kept=kept)
+        outcome = json.dumps(exc.outcome) if exc.outcome else None
+        kept = outcome or exc.answer
+        return Failure(
+            f"delivery refused: {exc}",
+            permanent=True,
+            kept=kept,
+            http_status=exc.status,
+            outcome=outcome,
+        )
     if isinstance(exc, TransientDeliveryError):
-        return Failure(str(exc), retry_after=exc.retry_after)
+        outcome = json.dumps(exc.outcome) if exc.outcome else None
+        return Failure(str(exc), False, exc.retry_after, None, exc.status, outcome)
     if isinstance(exc, DeliveryError | OSError):
         return Failure(f"{type(exc).__name__}: {exc}")
     # A bug must not stop the queue: retried, bounded. The message may quote data: the
@@ -124,7 +134,7 @@ def deliver_with_retries(
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
-) -> str:
+) -> Receipt:
     """Deliver, waiting between attempts as `policy` says; the receipt, or GaveUp."""
     attempt = 0
     while True:

@@ -5,7 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sr2fhir.mapping import MappingWarning
 from sr2fhir.spool import InstanceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where a Bundle went (str(): for the log and the audit trail), and the server's answer
+    the job's attempt history keeps: its HTTP status and the entry.response.location list."""
+
+    where: str
+    http_status: int | None = None
+    locations: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.where
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +34,13 @@ class Sink(Protocol):
     """Delivers one Bundle; raises TransientDeliveryError or PermanentDeliveryError (or
     DiskFullError: no room to write it locally, which is not the report's fault)."""
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
-        """Deliver; the receipt (where it went) for the log and the audit trail."""
+    def deliver(
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[MappingWarning, ...] = (),
+    ) -> Receipt:
+        """Deliver (with what the mapping left out, where the sink keeps it); the receipt."""
 
     def recover(self, pid: int | None = None) -> None:
         """Clean up interrupted deliveries: all of them once at gateway start, before any

@@ -9,26 +9,31 @@ from sr2fhir.spool.backends import (
     upgrade_database,
 )
 from sr2fhir.spool.model import (
+    AttemptRecord,
     FileStore,
     FolderSize,
     InstanceInfo,
     Job,
+    JobFilter,
     JobStatus,
     JobStore,
     LargeJobs,
     RecoveryReport,
     Spool,
     SpoolRole,
+    StoredAttempt,
     node_of,
     short_error,
 )
 from sr2fhir.spool.spool import SqliteSpool, open_spool, read_instance_info
 
 __all__ = [
+    "AttemptRecord",
     "FileStore",
     "FolderSize",
     "InstanceInfo",
     "Job",
+    "JobFilter",
     "JobStatus",
     "JobStore",
     "LargeJobs",
@@ -36,6 +41,7 @@ __all__ = [
     "Spool",
     "SpoolRole",
     "SqliteSpool",
+    "StoredAttempt",
     "check_database",
     "database_versions",
     "missing_spool",

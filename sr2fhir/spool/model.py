@@ -56,10 +56,53 @@ class Job:
     updated_at: float
     outcome: str | None = None  # the FHIR server's OperationOutcome (JSON) or answer
     size: int = 0  # bytes of the spooled file
+    warnings: str | None = None  # the last mapping's warnings (a JSON list), None: not mapped
+    header: str | None = None  # the report's header facts (a JSON object; PHI), None: not mapped
 
     @property
     def sop_instance_uid(self) -> str:
         return self.instance.sop_instance_uid
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """What one attempt at a job gave, recorded with the state change it ends in (one
+    transaction): the attempt history the console and `queue show` list. `warnings` and
+    `header` (JSON, from the mapping) replace the job's own when given."""
+
+    http_status: int | None = None
+    error: str | None = None
+    outcome: str | None = None  # the server's OperationOutcome (JSON), if it sent one
+    locations: tuple[str, ...] = ()  # entry.response.location of a delivered transaction
+    warnings: str | None = None
+    header: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttempt:
+    """One recorded attempt: when, on which node, and what it gave."""
+
+    at: float
+    node: str | None
+    http_status: int | None
+    error: str | None
+    outcome: str | None
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs a listing shows, newest first: a state, received since, a calling AE, a
+    text `q` (a job id, a SOP/Study Instance UID prefix; the Patient ID or accession number
+    too when `phi`), jobs older than `before_id` (paging), at most `limit`."""
+
+    state: JobStatus | None = None
+    since: float | None = None
+    q: str | None = None
+    calling_ae: str | None = None
+    limit: int = 50
+    before_id: int | None = None
+    phi: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +138,7 @@ class JobStore(Protocol):
 
     def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None: ...
 
-    def mark_done(self, job_id: int, owner: str) -> None: ...
+    def mark_done(self, job_id: int, owner: str, attempt: AttemptRecord | None = None) -> None: ...
 
     def mark_failed(
         self,
@@ -104,9 +147,17 @@ class JobStore(Protocol):
         error: str,
         file_key: str | None = None,
         outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
     ) -> None: ...
 
-    def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job: ...
+    def schedule_retry(
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        delay: float,
+        attempt: AttemptRecord | None = None,
+    ) -> Job: ...
 
     def supersede_if_newer(self, job_id: int, owner: str) -> Job | None: ...
 
@@ -127,6 +178,17 @@ class JobStore(Protocol):
     def reset_to_ready(self, job_id: int, file_key: str) -> None: ...
 
     def purge_done(self, older_than: float) -> list[str]: ...
+
+    def delete_failed(self, job_id: int) -> str | None:
+        """Delete a FAILED job's row; its file key, or None when it is not FAILED."""
+
+    def find_jobs(self, query: JobFilter) -> tuple[list[Job], int]: ...
+
+    def attempts(self, job_id: int) -> list[StoredAttempt]: ...
+
+    def timeline(self, since: float) -> list[tuple[float, float | None]]: ...
+
+    def counts_by_ae(self) -> dict[str, dict[JobStatus, int]]: ...
 
     def pending_file_keys(self) -> set[str]: ...
 
@@ -195,16 +257,25 @@ class Spool(Protocol):
     def read(self, job: Job) -> bytes:
         """The instance's Part-10 bytes (OSError when they are gone)."""
 
-    def finish(self, job: Job) -> None:
-        """Delivered: DONE, and the spooled copy is no longer needed."""
+    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
+        """Delivered: DONE, and the spooled copy is no longer needed. Each of these four
+        records `attempt` (when given) in the same transaction as the state change."""
 
-    def reject(self, job: Job, reason: str) -> None:
+    def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
         """Will never map: FAILED at once, the bytes quarantined."""
 
-    def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
+    def give_up(
+        self,
+        job: Job,
+        reason: str,
+        outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
+    ) -> None:
         """Delivery failed for good: FAILED, the bytes kept for `queue retry`."""
 
-    def retry_later(self, job: Job, reason: str, delay: float) -> Job:
+    def retry_later(
+        self, job: Job, reason: str, delay: float, attempt: AttemptRecord | None = None
+    ) -> Job:
         """READY again after `delay` s, or DONE when a newer version arrived meanwhile."""
 
     def supersede_if_newer(self, job: Job) -> Job | None:
@@ -257,6 +328,23 @@ class Spool(Protocol):
     def purge_done(self, older_than: float) -> int:
         """Forget DONE jobs last updated before `older_than`; how many."""
 
+    def discard(self, job_id: int) -> bool:
+        """Forget a FAILED job (its bytes stay in the quarantine: sqlite); False when it
+        is not FAILED."""
+
+    def find_jobs(self, query: JobFilter) -> tuple[list[Job], int]:
+        """The jobs `query` selects, newest first, and how many it selects in all."""
+
+    def attempts(self, job_id: int) -> list[StoredAttempt]:
+        """The job's recorded attempts, oldest first."""
+
+    def timeline(self, since: float) -> list[tuple[float, float | None]]:
+        """(received_at, delivered_at or None) of the jobs received or delivered since
+        `since` (a superseded version counts as not delivered)."""
+
+    def counts_by_ae(self) -> dict[str, dict[JobStatus, int]]:
+        """Jobs per calling AE and state (the states a calling AE has)."""
+
     # start-up and stop
     def recover(self) -> RecoveryReport:
         """Before any worker or association starts: what a crash of this node left behind
@@ -290,17 +378,20 @@ def short_error(text: str, limit: int = 500) -> str:
 
 
 __all__: Sequence[str] = (
+    "AttemptRecord",
     "Enqueued",
     "FileStore",
     "FolderSize",
     "InstanceInfo",
     "Job",
+    "JobFilter",
     "JobStatus",
     "JobStore",
     "LargeJobs",
     "RecoveryReport",
     "Spool",
     "SpoolRole",
+    "StoredAttempt",
     "holder_of",
     "like_prefix",
     "node_of",

@@ -16,7 +16,6 @@ from __future__ import annotations
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool.pg_connect import Connection
 
-SCHEMA_VERSION = 1
 UPGRADE_LOCK = 0x5352_3246  # pg_advisory_xact_lock key of `db upgrade` ("SR2F")
 
 V1 = """
@@ -55,7 +54,26 @@ CREATE UNIQUE INDEX sr2fhir_jobs_one_locked_per_instance
     ON sr2fhir_jobs (sop_instance_uid) WHERE status = 'LOCKED';
 """
 
-STEPS: tuple[str, ...] = (V1,)  # STEPS[n - 1] takes a database from version n - 1 to n
+# Each job's attempt history, the warnings and header facts of its last mapping, and the
+# indexes the queue API's listing and stats read.
+V2_ATTEMPTS = """
+ALTER TABLE sr2fhir_jobs ADD COLUMN warnings text, ADD COLUMN header text;
+CREATE TABLE sr2fhir_job_attempts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id bigint NOT NULL REFERENCES sr2fhir_jobs (id) ON DELETE CASCADE,
+    at double precision NOT NULL,
+    node text,
+    http_status integer,
+    error text,
+    outcome text,
+    locations text
+);
+CREATE INDEX sr2fhir_job_attempts_job ON sr2fhir_job_attempts (job_id, id);
+CREATE INDEX sr2fhir_jobs_received ON sr2fhir_jobs (received_at);
+"""
+
+STEPS: tuple[str, ...] = (V1, V2_ATTEMPTS)  # STEPS[n - 1]: version n - 1 -> n
+SCHEMA_VERSION = len(STEPS)
 
 
 def schema_version(conn: Connection) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sr2fhir.errors import LeaseLostError, SpoolError
 from sr2fhir.spool.model import (
+    AttemptRecord,
     FolderSize,
     InstanceInfo,
     Job,
@@ -34,14 +35,15 @@ from sr2fhir.spool.model import (
 )
 from sr2fhir.spool.pg_connect import Conflict, Connection, Database, Row
 from sr2fhir.spool.spool import log_replaced
-from sr2fhir.spool.sql_reads import JobReads
+from sr2fhir.spool.sql_reads import JobReads, attempt_values
 
 log = logging.getLogger(__name__)
 
 NOW = "extract(epoch from now())::float8"
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, quarantined, attempts, "
-    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes"
+    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes, "
+    "warnings, header"
 )
 U_COLUMNS = ", ".join(f"u.{name.strip()}" for name in COLUMNS.split(","))
 UNLOCKED = "locked_by = NULL, locked_at = NULL, lease_until = NULL"
@@ -73,7 +75,7 @@ RETURNING {U_COLUMNS}
 REPLACE = f"""
 UPDATE sr2fhir_jobs SET sop_class_uid = %(class)s, calling_ae = %(ae)s, attempts = 0,
     next_attempt_at = {NOW}, last_error = NULL, received_at = {NOW}, updated_at = {NOW},
-    size_bytes = %(size)s
+    size_bytes = %(size)s, warnings = NULL, header = NULL
 WHERE id = %(id)s
 """
 
@@ -151,6 +153,19 @@ UPDATE sr2fhir_jobs SET status = 'READY', quarantined = false, attempts = 0,
 WHERE status = 'FAILED' AND (id = %(id)s OR %(id)s IS NULL)
 """
 
+# One attempt of a job still held by its worker (fenced like the state change it goes with),
+# and the mapping's warnings and header facts it gave.
+ADD_ATTEMPT = f"""
+WITH held AS (
+    UPDATE sr2fhir_jobs SET warnings = coalesce(%(warnings)s, warnings),
+        header = coalesce(%(header)s, header)
+    WHERE id = %(job_id)s AND {HELD} RETURNING id)
+INSERT INTO sr2fhir_job_attempts (job_id, at, node, http_status, error, outcome, locations)
+SELECT id, {NOW}, %(node)s, %(http_status)s, %(error)s, %(outcome)s, %(locations)s FROM held
+"""
+
+DISCARD = "DELETE FROM sr2fhir_jobs WHERE id = %s AND status = 'FAILED'"
+
 SIZES = """
 SELECT j.quarantined, count(*), coalesce(sum(j.size_bytes), 0)::bigint
 FROM sr2fhir_job_data AS d JOIN sr2fhir_jobs AS j ON j.id = d.job_id GROUP BY j.quarantined
@@ -160,7 +175,11 @@ FROM sr2fhir_job_data AS d JOIN sr2fhir_jobs AS j ON j.id = d.job_id GROUP BY j.
 class PostgresSpool(JobReads):
     """The Spool (model.Spool) of a node sharing one database with other nodes."""
 
-    table, columns, mark = "sr2fhir_jobs", COLUMNS, "%s"
+    table, columns, mark, attempts_table = "sr2fhir_jobs", COLUMNS, "%s", "sr2fhir_job_attempts"
+
+    @staticmethod
+    def json_text(column: str, key: str) -> str:
+        return f"({column}::jsonb ->> '{key}')"
 
     def __init__(
         self, db: Database, lease: float, max_hold: float, lock_fd: int | None = None
@@ -237,21 +256,30 @@ class PostgresSpool(JobReads):
             raise FileNotFoundError(f"no bytes stored for job {job.id}")
         return bytes(row[0])
 
-    def finish(self, job: Job) -> None:
-        self._done(job, None)
+    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
+        self._done(job, None, attempt)
 
-    def reject(self, job: Job, reason: str) -> None:
-        self._fail(job, reason, None, quarantine=True)
+    def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
+        self._fail(job, reason, None, attempt, quarantine=True)
 
-    def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
-        self._fail(job, reason, outcome, quarantine=False)
+    def give_up(
+        self,
+        job: Job,
+        reason: str,
+        outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
+    ) -> None:
+        self._fail(job, reason, outcome, attempt, quarantine=False)
 
-    def retry_later(self, job: Job, reason: str, delay: float) -> Job:
+    def retry_later(
+        self, job: Job, reason: str, delay: float, attempt: AttemptRecord | None = None
+    ) -> Job:
         owner = holder_of(job)
         with self.db.transaction("cannot schedule a retry") as conn:
             superseded = self._supersede(conn, job)
             if superseded is not None:
                 return superseded
+            _record(conn, job, attempt)
             row = conn.execute(
                 SCHEDULE, {"id": job.id, "owner": owner, "error": reason, "delay": delay}
             ).fetchone()
@@ -278,13 +306,21 @@ class PostgresSpool(JobReads):
             raise _lost(job)
         return _job(row)
 
-    def _done(self, job: Job, error: str | None) -> None:
+    def _done(self, job: Job, error: str | None, attempt: AttemptRecord | None) -> None:
         params = {"id": job.id, "owner": holder_of(job), "error": error}
         with self.db.transaction("cannot mark the job done") as conn:
+            _record(conn, job, attempt)
             if conn.execute(DONE, params).fetchone() is None:
                 raise _lost(job)
 
-    def _fail(self, job: Job, reason: str, outcome: str | None, quarantine: bool) -> None:
+    def _fail(
+        self,
+        job: Job,
+        reason: str,
+        outcome: str | None,
+        attempt: AttemptRecord | None,
+        quarantine: bool,
+    ) -> None:
         params = {
             "id": job.id,
             "owner": holder_of(job),
@@ -293,6 +329,7 @@ class PostgresSpool(JobReads):
             "quarantine": quarantine,
         }
         with self.db.transaction("cannot mark the job failed") as conn:
+            _record(conn, job, attempt)
             if conn.execute(FAIL, params).rowcount == 0:
                 raise _lost(job)
 
@@ -371,6 +408,12 @@ class PostgresSpool(JobReads):
                 (older_than,),
             ).rowcount
 
+    def discard(self, job_id: int) -> bool:
+        """Forget a FAILED job: its row, attempts and bytes (there is no quarantine folder:
+        the bytes live in the database)."""
+        with self.db.transaction("cannot discard the job") as conn:
+            return conn.execute(DISCARD, (job_id,)).rowcount == 1
+
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         with self.db.transaction() as conn:
             return conn.execute(sql, params).fetchall()
@@ -402,6 +445,14 @@ def _lost(job: Job) -> LeaseLostError:
     return LeaseLostError(f"job {job.id} is no longer held by {job.locked_by}")
 
 
+def _record(conn: Connection, job: Job, attempt: AttemptRecord | None) -> None:
+    """Add `attempt` to the job's history (nothing when the job is no longer held: the state
+    change beside it then fails, and the transaction with it)."""
+    if attempt is not None:
+        owner = holder_of(job)
+        conn.execute(ADD_ATTEMPT, attempt_values(job.id, owner, attempt) | {"owner": owner})
+
+
 def _one(row: Row | None) -> Row:
     if row is None:  # pragma: no cover - the statements always return a row
         raise SpoolError("the job database returned nothing")
@@ -424,6 +475,8 @@ def _job(row: Row) -> Job:
         upd,
         outcome,
         size,
+        warnings,
+        header,
     ) = row
     return Job(
         id=int(id_),
@@ -438,4 +491,6 @@ def _job(row: Row) -> Job:
         updated_at=upd,
         outcome=outcome,
         size=int(size),
+        warnings=warnings,
+        header=header,
     )

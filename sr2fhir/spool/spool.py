@@ -21,14 +21,17 @@ import pydicom
 from sr2fhir.errors import SpoolError
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.model import (
+    AttemptRecord,
     FileStore,
     FolderSize,
     InstanceInfo,
     Job,
+    JobFilter,
     JobStatus,
     JobStore,
     LargeJobs,
     RecoveryReport,
+    StoredAttempt,
     holder_of,
     node_of,
 )
@@ -90,26 +93,34 @@ class SqliteSpool:
     def read(self, job: Job) -> bytes:
         return self.files.read(job.file_key)
 
-    def finish(self, job: Job) -> None:
+    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
         """Delivered: DONE, and the spooled copy is no longer needed."""
-        self.jobs.mark_done(job.id, holder_of(job))
+        self.jobs.mark_done(job.id, holder_of(job), attempt)
         self._delete(job.file_key)
 
-    def reject(self, job: Job, reason: str) -> None:
+    def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
         """Will never map: FAILED at once, file moved to the quarantine."""
         try:
             key = self.files.quarantine(job.file_key)
         except OSError as exc:
             raise storage_error(f"cannot quarantine {job.file_key}", exc) from exc
-        self.jobs.mark_failed(job.id, holder_of(job), reason, key)
+        self.jobs.mark_failed(job.id, holder_of(job), reason, key, attempt=attempt)
 
-    def give_up(self, job: Job, reason: str, outcome: str | None = None) -> None:
+    def give_up(
+        self,
+        job: Job,
+        reason: str,
+        outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
+    ) -> None:
         """Delivery failed for good: FAILED (with the server's OperationOutcome, if any),
         file kept in the spool for `queue retry`."""
-        self.jobs.mark_failed(job.id, holder_of(job), reason, outcome=outcome)
+        self.jobs.mark_failed(job.id, holder_of(job), reason, outcome=outcome, attempt=attempt)
 
-    def retry_later(self, job: Job, reason: str, delay: float) -> Job:
-        updated = self.jobs.schedule_retry(job.id, holder_of(job), reason, delay)
+    def retry_later(
+        self, job: Job, reason: str, delay: float, attempt: AttemptRecord | None = None
+    ) -> Job:
+        updated = self.jobs.schedule_retry(job.id, holder_of(job), reason, delay, attempt)
         if updated.status is JobStatus.DONE:  # a newer version superseded this one
             self._delete(job.file_key)
         return updated
@@ -203,6 +214,33 @@ class SqliteSpool:
         for key in keys:
             self.files.delete(key)
         return len(keys)
+
+    def discard(self, job_id: int) -> bool:
+        """Forget a FAILED job: its file goes to (or stays in) quarantine/, for whoever
+        looks into it, and never comes back by itself (recovery reads files/ only)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.FAILED:
+            return False
+        if not self.files.is_quarantined(job.file_key):
+            try:
+                self.files.quarantine(job.file_key)
+            except FileNotFoundError:
+                pass  # nothing left to keep
+            except OSError as exc:
+                raise storage_error(f"cannot quarantine {job.file_key}", exc) from exc
+        return self.jobs.delete_failed(job_id) is not None
+
+    def find_jobs(self, query: JobFilter) -> tuple[list[Job], int]:
+        return self.jobs.find_jobs(query)
+
+    def attempts(self, job_id: int) -> list[StoredAttempt]:
+        return self.jobs.attempts(job_id)
+
+    def timeline(self, since: float) -> list[tuple[float, float | None]]:
+        return self.jobs.timeline(since)
+
+    def counts_by_ae(self) -> dict[str, dict[JobStatus, int]]:
+        return self.jobs.counts_by_ae()
 
     # ------------------------------------------------------------ start-up
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sr2fhir.errors import DiskFullError, LeaseLostError, SpoolError
 from sr2fhir.spool.model import (
+    AttemptRecord,
     Enqueued,
     InstanceInfo,
     Job,
@@ -27,35 +28,27 @@ from sr2fhir.spool.model import (
     like_prefix,
     node_of,
 )
-from sr2fhir.spool.sql_reads import JobReads
+from sr2fhir.spool.sql_reads import JobReads, attempt_values
+from sr2fhir.spool.sqlite_schema import SCHEMA, SCHEMA_VERSION, upgrade
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    status TEXT NOT NULL,
-    sop_class_uid TEXT NOT NULL,
-    sop_instance_uid TEXT NOT NULL,
-    calling_ae TEXT NOT NULL,
-    file_key TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    locked_by TEXT,
-    locked_at REAL,
-    received_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    outcome TEXT,
-    size_bytes INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS jobs_instance ON jobs(sop_instance_uid, status);
-"""
-SCHEMA_VERSION = 1  # PRAGMA user_version of a job table this code knows
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteJobStore", "table_version"]
 
 COLUMNS = (
     "id, status, sop_class_uid, sop_instance_uid, calling_ae, file_key, attempts, "
-    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes"
+    "next_attempt_at, last_error, locked_by, received_at, updated_at, outcome, size_bytes, "
+    "warnings, header"
 )
+
+ADD_ATTEMPT = """
+INSERT INTO job_attempts (job_id, at, node, http_status, error, outcome, locations)
+VALUES (:job_id, :now, :node, :http_status, :error, :outcome, :locations)
+"""
+
+# The mapping's warnings and header facts of the attempt, when it got that far.
+KEEP_MAPPING = """
+UPDATE jobs SET warnings = COALESCE(:warnings, warnings), header = COALESCE(:header, header)
+WHERE id = :job_id
+"""
 
 # The oldest due READY job whose instance is not being worked on right now (versions of one
 # SOP instance are delivered in order, never concurrently); a large one only while fewer
@@ -122,7 +115,11 @@ Clock = Callable[[], float]
 class SqliteJobStore(JobReads):
     """The job table in `<data_dir>/jobs.sqlite3`."""
 
-    table, columns, mark = "jobs", COLUMNS, "?"
+    table, columns, mark, attempts_table = "jobs", COLUMNS, "?", "job_attempts"
+
+    @staticmethod
+    def json_text(column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
 
     def __init__(
         self, path: Path, timeout: float = 5.0, clock: Clock = time.time, durable: bool = True
@@ -139,7 +136,7 @@ class SqliteJobStore(JobReads):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self.version = _upgrade(self._db)
+            self.version = upgrade(self._db)
         except sqlite3.Error as exc:
             raise _spool_error(f"cannot open job database {path}", exc) from exc
         if self.version > SCHEMA_VERSION:
@@ -200,7 +197,7 @@ class SqliteJobStore(JobReads):
                 db.execute(
                     "UPDATE jobs SET sop_class_uid = ?, calling_ae = ?, file_key = ?, attempts = 0,"
                     " next_attempt_at = ?, last_error = NULL, received_at = ?, updated_at = ?,"
-                    " size_bytes = ? WHERE id = ?",
+                    " size_bytes = ?, warnings = NULL, header = NULL WHERE id = ?",
                     (info.sop_class_uid, info.calling_ae, file_key, now, now, now, size, row[0]),
                 )
                 return Enqueued(row[0], row[1])
@@ -234,8 +231,8 @@ class SqliteJobStore(JobReads):
             row = db.execute(CLAIM, params).fetchone()
         return _job(row) if row else None
 
-    def mark_done(self, job_id: int, owner: str) -> None:
-        self._set_status(job_id, owner, JobStatus.DONE, None)
+    def mark_done(self, job_id: int, owner: str, attempt: AttemptRecord | None = None) -> None:
+        self._set_status(job_id, owner, JobStatus.DONE, None, attempt=attempt)
 
     def mark_failed(
         self,
@@ -244,10 +241,18 @@ class SqliteJobStore(JobReads):
         error: str,
         file_key: str | None = None,
         outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
     ) -> None:
-        self._set_status(job_id, owner, JobStatus.FAILED, error, file_key, outcome)
+        self._set_status(job_id, owner, JobStatus.FAILED, error, file_key, outcome, attempt)
 
-    def schedule_retry(self, job_id: int, owner: str, error: str, delay: float) -> Job:
+    def schedule_retry(
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        delay: float,
+        attempt: AttemptRecord | None = None,
+    ) -> Job:
         """Back to READY after `delay` seconds -- unless a newer version has arrived meanwhile."""
         now = self._clock()
         with self._transaction() as db:
@@ -255,6 +260,7 @@ class SqliteJobStore(JobReads):
             superseded = _supersede(db, job_id, owner, now)
             if superseded is not None:
                 return superseded
+            _record(db, job_id, owner, attempt, now)
             row = db.execute(
                 UNLOCK, (JobStatus.READY.value, error, now + delay, now, job_id, owner)
             ).fetchone()
@@ -296,9 +302,12 @@ class SqliteJobStore(JobReads):
         error: str | None,
         file_key: str | None = None,
         outcome: str | None = None,
+        attempt: AttemptRecord | None = None,
     ) -> None:
+        now = self._clock()
         with self._transaction() as db:
-            params = (status.value, error, file_key, outcome, self._clock(), job_id, owner)
+            _record(db, job_id, owner, attempt, now)  # undone with the rest if not held
+            params = (status.value, error, file_key, outcome, now, job_id, owner)
             if db.execute(SET_STATUS, params).rowcount == 0:
                 raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
 
@@ -329,6 +338,14 @@ class SqliteJobStore(JobReads):
                 (older_than,),
             ).fetchall()
         return [row[0] for row in rows]
+
+    def delete_failed(self, job_id: int) -> str | None:
+        """Delete a FAILED job's row (its attempts go with it); its file key, or None."""
+        with self._transaction() as db:
+            row = db.execute(
+                "DELETE FROM jobs WHERE id = ? AND status = 'FAILED' RETURNING file_key", (job_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def pending_file_keys(self) -> set[str]:
         """File keys of jobs not DONE (DONE rows pile up until purged; their files are gone)."""
@@ -363,6 +380,18 @@ def table_version(path: Path) -> int:
         raise _spool_error(f"cannot read job database {path}", exc) from exc
 
 
+def _record(
+    db: sqlite3.Connection, job_id: int, owner: str, attempt: AttemptRecord | None, now: float
+) -> None:
+    """Add `attempt` to the job's history and keep its mapping facts (inside a transaction)."""
+    if attempt is None:
+        return
+    values = attempt_values(job_id, owner, attempt) | {"now": now}
+    db.execute(ADD_ATTEMPT, values)
+    if attempt.warnings is not None or attempt.header is not None:
+        db.execute(KEEP_MAPPING, values)
+
+
 def _check_held(db: sqlite3.Connection, job_id: int, owner: str) -> None:
     if db.execute(HOLDS, (job_id, owner)).fetchone() is None:
         raise LeaseLostError(f"job {job_id} is no longer held by {owner}")
@@ -375,28 +404,6 @@ def _supersede(db: sqlite3.Connection, job_id: int, owner: str, now: float) -> J
     reason = f"superseded by job {newer[0]}"
     row = db.execute(UNLOCK, (JobStatus.DONE.value, reason, now, now, job_id, owner)).fetchone()
     return _job(row)
-
-
-_ADDED_COLUMNS = {  # columns newer than the first job table, for databases made before them
-    "outcome": "outcome TEXT",  # kept FAILED answers
-    "size_bytes": "size_bytes INTEGER NOT NULL DEFAULT 0",  # large jobs
-}
-
-
-def _upgrade(db: sqlite3.Connection) -> int:
-    """Create the job table or bring one made by an older sr2fhir up to SCHEMA_VERSION (the
-    first had no version and fewer columns); the version found when newer."""
-    found = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if found > SCHEMA_VERSION:
-        return found
-    db.executescript(SCHEMA)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, definition in _ADDED_COLUMNS.items():
-        if name not in columns:
-            db.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
-    if found < SCHEMA_VERSION:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    return SCHEMA_VERSION
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -415,6 +422,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         upd,
         outcome,
         size,
+        warnings,
+        header,
     ) = row
     return Job(
         id=id_,
@@ -429,4 +438,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         updated_at=upd,
         outcome=outcome,
         size=size,
+        warnings=warnings,
+        header=header,
     )

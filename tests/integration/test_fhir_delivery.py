@@ -15,6 +15,7 @@ from sr2fhir.cli import main
 from sr2fhir.config import load_config
 from sr2fhir.delivery.fhir.sink import build_fhir_sink
 from sr2fhir.mapping import convert_dataset
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import InstanceInfo, JobStatus, open_spool
 from sr2fhir.worker import Worker, make_converter
 from tests.integration.fhir_peer import (
@@ -202,10 +203,10 @@ def test_a_refused_bundle_fails_with_the_servers_outcome_in_queue_show(
     job_id = spool.receive(to_bytes(ds), instance)
     convert = make_converter(load_config(env={}).mapping_options)
 
-    def broken(data: bytes) -> dict[str, Any]:
-        bundle = convert(data)
-        bundle["entry"][-1]["resource"]["status"] = "not-a-status"  # HAPI refuses this
-        return bundle
+    def broken(data: bytes) -> MappedReport:
+        mapped = convert(data)
+        mapped.bundle["entry"][-1]["resource"]["status"] = "not-a-status"  # HAPI refuses this
+        return mapped
 
     sink = build_fhir_sink(load_config(env={"SR2FHIR_FHIR_BASE_URL": server.base}).fhir)
     assert Worker(spool, broken, sink, "test-worker").run_once()

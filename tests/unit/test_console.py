@@ -14,6 +14,7 @@ from sr2fhir.config import Config, load_config
 from sr2fhir.errors import ConfigError
 from sr2fhir.ops.console.app import build_console
 from sr2fhir.ops.console.markup import h
+from sr2fhir.ops.console.sessions import SESSION_IDLE, Sessions
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.http import OpsServer
 from sr2fhir.ops.queue_api import QueueApi
@@ -63,7 +64,7 @@ def console_config(tmp_path: Path, **overrides: object) -> Config:
 def server(tmp_path: Path) -> Iterator[OpsServer]:
     config = console_config(tmp_path)
     source = FakeGateway(tmp_path / "data")
-    ops = OpsServer("127.0.0.1", 0, source, build_console(config, source))
+    ops = OpsServer("127.0.0.1", 0, source, console=build_console(config, source, TOKEN))
     ops.start()
     try:
         yield ops
@@ -74,8 +75,8 @@ def server(tmp_path: Path) -> Iterator[OpsServer]:
 def test_the_console_is_off_unless_configured(tmp_path: Path) -> None:
     config = load_config(overrides={"spool.data_dir": str(tmp_path)})
     source = FakeGateway(tmp_path / "data")
-    assert build_console(config, source) is None
-    ops = OpsServer("127.0.0.1", 0, source, None)
+    assert build_console(config, source, TOKEN) is None
+    ops = OpsServer("127.0.0.1", 0, source)
     ops.start()
     try:
         client = ConsoleClient(ops.port)
@@ -165,14 +166,19 @@ def test_after_login_only_console_pages_are_targets(server: OpsServer) -> None:
     assert client.post("/console/login", fields).headers["Location"] == "/console/"
 
 
-def test_a_changed_token_ends_the_sessions_opened_with_the_old_one(
-    server: OpsServer, tmp_path: Path
-) -> None:
-    client = ConsoleClient(server.port, follow=False)
-    client.login(TOKEN)
-    assert client.get("/console/").status == 200
-    (tmp_path / "api-token").write_text("a-new-token\n")
-    assert client.get("/console/").status == 303
+def test_a_session_ends_after_its_idle_time_and_at_logout() -> None:
+    now = [1000.0]
+    sessions = Sessions(TOKEN, clock=lambda: now[0])
+    assert sessions.login("wrong") is None
+    first, second = sessions.login(TOKEN), sessions.login(TOKEN)
+    assert first and second and first != second
+    now[0] += SESSION_IDLE - 1
+    assert sessions.find(first) is not None  # used: its idle time starts again
+    now[0] += SESSION_IDLE - 1
+    assert sessions.find(first) is not None
+    assert sessions.find(second) is None  # idle for longer than SESSION_IDLE
+    sessions.logout(first)
+    assert sessions.find(first) is None
 
 
 def test_overview_says_what_fails_in_words(server: OpsServer) -> None:
@@ -201,7 +207,7 @@ def test_configuration_names_each_values_source_and_masks_secrets(
     monkeypatch.setenv("SR2FHIR_HTTP_API_TOKEN_FILE", str(token_file))
     config = load_config(config_file, overrides={"dicom.port": 4242})
     source = FakeGateway(tmp_path / "data")
-    ops = OpsServer("127.0.0.1", 0, source, build_console(config, source))
+    ops = OpsServer("127.0.0.1", 0, source, console=build_console(config, source, TOKEN))
     ops.start()
     try:
         client = ConsoleClient(ops.port)

@@ -15,6 +15,7 @@ from sr2fhir.config import Config
 from sr2fhir.daemon import Gateway
 from sr2fhir.errors import SpoolError
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import InstanceInfo, JobStatus, SpoolRole, open_spool
 from sr2fhir.worker import Converter, make_converter
 from tests.support.in_process import gateway_config
@@ -70,7 +71,7 @@ def test_start_up_recovery_delivers_what_a_crash_left_behind(
 def crash_the_worker(options: MappingOptions) -> Converter:
     """A converter whose worker dies (SystemExit escapes the worker loop) on every report."""
 
-    def convert(data: bytes) -> dict[str, Any]:
+    def convert(data: bytes) -> MappedReport:
         raise SystemExit("worker died")
 
     return convert

@@ -17,7 +17,7 @@ import pytest
 
 from sr2fhir import fsutil
 from sr2fhir.daemon import Gateway
-from sr2fhir.delivery import OutboxSink
+from sr2fhir.delivery import OutboxSink, Receipt
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
@@ -188,7 +188,9 @@ class FullOnceSink:
         self.inner = OutboxSink(outbox)
         self.full = True
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         if self.full:
             self.full = False
             raise DiskFullError("outbox full: No space left on device")

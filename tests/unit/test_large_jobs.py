@@ -11,6 +11,7 @@ from typing import Any
 from sr2fhir.config import Config
 from sr2fhir.daemon import Gateway
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import InstanceInfo, JobStatus, LargeJobs, Spool
 from sr2fhir.worker import Converter, make_converter
 from tests.support.in_process import gateway_config
@@ -120,7 +121,7 @@ class HeldLarge:
     def __call__(self, options: MappingOptions) -> Converter:
         convert = make_converter(options)
 
-        def held(data: bytes) -> dict[str, Any]:
+        def held(data: bytes) -> MappedReport:
             if len(data) > self.threshold:
                 with self.lock:
                     self.started += 1

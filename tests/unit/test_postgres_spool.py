@@ -17,6 +17,8 @@ from sr2fhir.config import load_config
 from sr2fhir.config.preflight import preflight
 from sr2fhir.errors import ConfigError, DiskFullError, LeaseLostError, SpoolError
 from sr2fhir.spool import JobStatus, Spool, SpoolRole, open_configured_spool
+from sr2fhir.spool.pg_schema import SCHEMA_VERSION as PG_VERSION
+from sr2fhir.spool.sqlite_jobs import SCHEMA_VERSION as SQLITE_VERSION
 from tests.support.postgres import fresh_database, spool_config, spool_env, write_config
 from tests.support.sr.part10 import tiny_sr_bytes as part10
 from tests.support.sr.part10 import tiny_sr_info as info
@@ -141,15 +143,15 @@ def test_serve_refuses_a_database_without_the_schema_in_one_line(
         err = capsys.readouterr().err
         assert err.splitlines()[-1] == (
             "sr2fhir serve: cannot start: the job database has no sr2fhir schema (version 0);"
-            " this sr2fhir needs version 1: run `sr2fhir db upgrade`"
+            f" this sr2fhir needs version {PG_VERSION}: run `sr2fhir db upgrade`"
         )
         assert "Traceback" not in err
         assert main(["db", "--config", str(path), "status"]) == 1
-        assert "schema version 0, this sr2fhir needs 1" in capsys.readouterr().out
+        assert f"schema version 0, this sr2fhir needs {PG_VERSION}" in capsys.readouterr().out
         assert main(["db", "--config", str(path), "upgrade"]) == 0
-        assert "schema upgraded from version 0 to 1" in capsys.readouterr().out
+        assert f"schema upgraded from version 0 to {PG_VERSION}" in capsys.readouterr().out
         assert main(["db", "--config", str(path), "upgrade"]) == 0
-        assert "schema version 1, up to date" in capsys.readouterr().out
+        assert f"schema version {PG_VERSION}, up to date" in capsys.readouterr().out
         assert main(["db", "--config", str(path), "status"]) == 0
 
 
@@ -159,7 +161,7 @@ def test_a_newer_schema_is_refused_naming_both_versions(tmp_path: Path, database
     with pytest.raises(SpoolError) as refused:
         open_configured_spool(config, SpoolRole.GATEWAY)
     assert str(refused.value) == (
-        "the job database's schema is version 7, newer than this sr2fhir knows (1): "
+        f"the job database's schema is version 7, newer than this sr2fhir knows ({PG_VERSION}): "
         "run a newer sr2fhir"
     )
 
@@ -170,7 +172,7 @@ def test_db_commands_report_the_sqlite_job_table_too(
     data = str(tmp_path / "data")
     assert main(["db", "--data-dir", data, "status"]) == 1
     assert main(["db", "--data-dir", data, "upgrade"]) == 0
-    assert "schema upgraded from version 0 to 1" in capsys.readouterr().out
+    assert f"schema upgraded from version 0 to {SQLITE_VERSION}" in capsys.readouterr().out
     assert main(["db", "--data-dir", data, "status"]) == 0
 
 
@@ -181,7 +183,8 @@ def test_a_newer_sqlite_job_table_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / "jobs.sqlite3") as db:
         db.execute("PRAGMA user_version = 9")
     config = load_config(env={"SR2FHIR_SPOOL_DATA_DIR": str(tmp_path / "data")})
-    with pytest.raises(SpoolError, match=r"is version 9, newer than this sr2fhir knows \(1\)"):
+    knows = rf"is version 9, newer than this sr2fhir knows \({SQLITE_VERSION}\)"
+    with pytest.raises(SpoolError, match=knows):
         open_configured_spool(config, SpoolRole.READER)
 
 

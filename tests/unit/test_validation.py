@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sr2fhir import validation
 from sr2fhir.errors import ConfigError, MappingError
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.validation import StructuralValidator, validating_converter
 from sr2fhir.worker import make_converter
 from tests.support.sr.part10 import to_bytes
@@ -25,10 +25,10 @@ def test_a_conformant_bundle_passes_unchanged() -> None:
 def test_a_broken_bundle_is_a_mapping_error_naming_the_check() -> None:
     convert = make_converter(MappingOptions())
 
-    def broken(data: bytes) -> dict[str, Any]:
-        bundle = convert(data)
-        bundle["entry"][0]["resource"]["status"] = 42
-        return bundle
+    def broken(data: bytes) -> MappedReport:
+        mapped = convert(data)
+        mapped.bundle["entry"][0]["resource"]["status"] = 42
+        return mapped
 
     checked = validating_converter(broken, StructuralValidator())
     with pytest.raises(

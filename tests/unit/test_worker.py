@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import Config
-from sr2fhir.delivery import OutboxSink
+from sr2fhir.delivery import OutboxSink, Receipt
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import (
     MappingError,
@@ -20,6 +20,7 @@ from sr2fhir.errors import (
     TransientDeliveryError,
 )
 from sr2fhir.mapping import MappingOptions
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import FolderSize, InstanceInfo, JobStatus, Spool
 from sr2fhir.worker import Worker, make_converter
 from tests.support.in_process import worker
@@ -50,10 +51,12 @@ class FlakySink:
         self.errors = list(errors)
         self.inner = OutboxSink(outbox)
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         if self.errors:
             raise self.errors.pop(0)
-        return self.inner.deliver(bundle, instance)
+        return self.inner.deliver(bundle, instance, warnings)
 
     def recover(self) -> None:
         self.inner.recover()
@@ -103,7 +106,7 @@ def test_a_crashing_mapper_fails_only_that_job(spool: Spool, tmp_path: Path) -> 
     second, _ = enqueue(spool, 5)
     calls: list[int] = []
 
-    def crash_once(data: bytes) -> dict[str, Any]:
+    def crash_once(data: bytes) -> MappedReport:
         calls.append(1)
         if len(calls) == 1:
             raise ZeroDivisionError("bug")
@@ -229,7 +232,7 @@ def test_a_worker_whose_job_was_taken_over_drops_it_and_goes_on(
     convert = make_converter(MappingOptions())
     stolen: list[int] = []
 
-    def slow_then_taken(data: bytes) -> dict[str, Any]:
+    def slow_then_taken(data: bytes) -> MappedReport:
         if not stolen:
             assert spool.release_worker("test/") == 1  # its lease ran out ...
             other = spool.claim("other:2/w0.1")  # ... and another node took the job

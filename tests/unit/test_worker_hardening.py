@@ -12,7 +12,7 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.config import Config
-from sr2fhir.delivery import OutboxSink
+from sr2fhir.delivery import OutboxSink, Receipt
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool
 from tests.support.in_process import worker
@@ -54,7 +54,9 @@ def receive(spool: Spool, data: bytes, uid: str | None = None) -> int:
 class Broken:
     """A sink whose code has a bug: it raises what no delivery error handler expects."""
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         return bundle["no such key"]  # type: ignore[no-any-return]
 
     def recover(self, pid: int | None = None) -> None:
@@ -64,7 +66,9 @@ class Broken:
 class Refusing:
     """A FHIR-ish sink that refuses, keeping the server's strange answer."""
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         raise PermanentDeliveryError(
             "transaction: the answer is a JSON string, not a resource", answer='"OK"'
         )

@@ -106,6 +106,10 @@ class FhirHttp:
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """POST a transaction Bundle to the base URL; the transaction-response on 2xx."""
+        return self.post_transaction(bundle)[1]
+
+    def post_transaction(self, bundle: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """`transaction`, with the HTTP status of the answer."""
         response = self.request("POST", "", bundle)
         raise_for_status(
             response.status_code,
@@ -113,7 +117,7 @@ class FhirHttp:
             response.headers.get("Retry-After"),
             "transaction",
         )
-        return parse_answer(response.content, "transaction")
+        return response.status_code, parse_answer(response.content, "transaction")
 
 
 def encode_json(body: dict[str, Any]) -> bytes:

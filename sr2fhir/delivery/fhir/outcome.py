@@ -98,7 +98,7 @@ def raise_for_status(status: int, body: bytes, retry_after: str | None, what: st
     detail = outcome_summary(outcome)
     message = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
     if status in TRANSIENT_STATUS or (status >= 500 and status != 501):
-        raise TransientDeliveryError(message, retry_after_seconds(retry_after))
+        raise TransientDeliveryError(message, retry_after_seconds(retry_after), status, outcome)
     raise PermanentDeliveryError(
         message, outcome, status, answer=None if outcome else kept_answer(body)
     )

@@ -20,9 +20,10 @@ from sr2fhir.delivery.fhir.auth import build_auth
 from sr2fhir.delivery.fhir.client import FhirEndpoint, FhirHttp, configure_tls
 from sr2fhir.delivery.fhir.outcome import CONFLICT_STATUS, check_transaction_response
 from sr2fhir.delivery.fhir.resolve import ReferenceResolver
-from sr2fhir.delivery.sink import SinkCheck
+from sr2fhir.delivery.sink import Receipt, SinkCheck
 from sr2fhir.errors import DeliveryError, PermanentDeliveryError
 from sr2fhir.events import SILENT, Emitter
+from sr2fhir.mapping import MappingWarning
 from sr2fhir.mapping.r4 import to_r4
 from sr2fhir.spool import InstanceInfo
 
@@ -59,20 +60,37 @@ class FhirSink:
             return SinkCheck(True, f"FHIR server answers ({response.status_code})")
         return SinkCheck(False, f"FHIR server answers HTTP {response.status_code}")
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self,
+        bundle: dict[str, Any],
+        instance: InstanceInfo,
+        warnings: tuple[MappingWarning, ...] = (),
+    ) -> Receipt:
+        """POST the transaction (`warnings` are the job's: the server gets the Bundle only)."""
         if self.version is FhirVersion.R4:
             bundle = to_r4(bundle)
         self.resolver.resolve_bundle(bundle)
         try:
-            response = self.http.transaction(bundle)
+            status, response = self.http.post_transaction(bundle)
         except PermanentDeliveryError as exc:
             if exc.status not in CONFLICT_STATUS:
                 raise
             log.info("sop_instance_uid=%s: conflict, retrying once", instance.sop_instance_uid)
             time.sleep(self.conflict_pause)
-            response = self.http.transaction(bundle)
+            status, response = self.http.post_transaction(bundle)
         check_transaction_response(response, len(bundle["entry"]))
-        return f"{self.http.base} ({len(bundle['entry'])} resources)"
+        where = f"{self.http.base} ({len(bundle['entry'])} resources)"
+        return Receipt(where, status, response_locations(response))
+
+
+def response_locations(response: dict[str, Any]) -> tuple[str, ...]:
+    """entry.response.location of a checked transaction-response, in entry order."""
+    found = []
+    for entry in response.get("entry", []):
+        location = entry.get("response", {}).get("location")
+        if isinstance(location, str) and location:
+            found.append(location)
+    return tuple(found)
 
 
 def build_fhir_sink(config: FhirConfig, events: Emitter = SILENT) -> FhirSink:

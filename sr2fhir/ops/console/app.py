@@ -263,8 +263,9 @@ class Console:
         return Response(200, data, content_type, (("Cache-Control", "max-age=3600"),))
 
 
-def build_console(config: Config, source: ConsoleSource) -> Console | None:
-    """The console when http.console is on (the loader made sure a token source is set)."""
-    if not config.http.console:
+def build_console(config: Config, source: ConsoleSource, token: str | None) -> Console | None:
+    """The console when http.console is on and a token is configured (the loader refuses
+    http.console without a token source; preflight, a source that gives none)."""
+    if not config.http.console or not token:
         return None
-    return Console(config, source, Sessions(lambda: auth.read_api_token(config.http)))
+    return Console(config, source, Sessions(token))

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, quote
 
 from sr2fhir.ops.console.markup import Html
 
-MAX_FORM_BYTES = 64 * 1024
 HTML = "text/html; charset=utf-8"
 # Every asset comes from the gateway itself (no CDN: hospital networks have no internet);
 # no inline script or style, so an injected tag could not run.

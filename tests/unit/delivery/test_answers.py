@@ -165,4 +165,4 @@ def test_the_fhir_sink_turns_a_json_string_answer_into_a_kept_refusal() -> None:
             sink.deliver(bundle, instance)
         assert caught.value.answer == '"OK"'
         assert stub.posts == 1
-        assert sink.deliver(bundle, instance).endswith(f"({len(bundle['entry'])} resources)")
+        assert str(sink.deliver(bundle, instance)).endswith(f"({len(bundle['entry'])} resources)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sr2fhir.config import load_config
 from sr2fhir.delivery import FhirSink, OutboxSink, SinkKind, build_sink
-from sr2fhir.delivery.sink import SinkCheck
+from sr2fhir.delivery.sink import Receipt, SinkCheck
 from sr2fhir.ops.health import SinkProbe
 from sr2fhir.ops.service import GatewayOps
 
@@ -26,7 +26,7 @@ class Probed:
     def __init__(self) -> None:
         self.timeouts: list[float] = []
 
-    def deliver(self, bundle: object, instance: object) -> str:
+    def deliver(self, bundle: object, instance: object, warnings: object = ()) -> Receipt:
         raise AssertionError("readiness never delivers")
 
     def recover(self, pid: int | None = None) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sr2fhir.commands import convert
 from sr2fhir.config import load_config
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries, failure_of
-from sr2fhir.delivery.sink import SinkCheck
+from sr2fhir.delivery.sink import Receipt, SinkCheck
 from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.spool import InstanceInfo
 
@@ -24,11 +24,13 @@ class Flaky:
         self.failures = list(failures)
         self.calls = 0
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
-        return "delivered"
+        return Receipt("delivered")
 
     def recover(self, pid: int | None = None) -> None:
         pass
@@ -42,7 +44,7 @@ def test_transient_failures_are_retried_after_the_backoff_or_retry_after() -> No
     sleeps: list[float] = []
     policy = RetryPolicy(max_attempts=3, initial=2.0, cap=30.0)
     receipt = deliver_with_retries(sink, {}, INSTANCE, policy, sleeps.append, rng=lambda: 1.0)
-    assert (receipt, sink.calls, sleeps) == ("delivered", 3, [2.0, 7.0])
+    assert (str(receipt), sink.calls, sleeps) == ("delivered", 3, [2.0, 7.0])
 
 
 def test_a_permanent_refusal_is_not_retried_and_keeps_the_outcome() -> None:

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import load_config
+from sr2fhir.delivery import Receipt
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import TransientDeliveryError
+from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SqliteSpool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
@@ -38,11 +40,13 @@ class EhrDownUntil:
     def __init__(self, clock: Clock, back_at: float) -> None:
         self.clock, self.back_at, self.calls = clock, back_at, 0
 
-    def deliver(self, bundle: dict[str, Any], instance: InstanceInfo) -> str:
+    def deliver(
+        self, bundle: dict[str, Any], instance: InstanceInfo, warnings: tuple[Any, ...] = ()
+    ) -> Receipt:
         self.calls += 1
         if self.clock() < self.back_at:
             raise TransientDeliveryError("POST transaction: HTTP 503")
-        return "https://ehr.example/fhir"
+        return Receipt("https://ehr.example/fhir")
 
     def recover(self) -> None:
         """Nothing half-written."""
@@ -77,8 +81,8 @@ def drain(spool: Spool, worker: Worker, clock: Clock, job_id: int) -> JobStatus:
 
 
 def make_worker(spool: Spool, sink: EhrDownUntil) -> Worker:
-    def convert(data: bytes) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "identifier": {"value": f"urn:oid:{UID}"}}
+    def convert(data: bytes) -> MappedReport:
+        return MappedReport({"resourceType": "Bundle", "identifier": {"value": f"urn:oid:{UID}"}})
 
     return Worker(spool, convert, sink, "w1", default_policy(), rng=lambda: 0.5)
 
