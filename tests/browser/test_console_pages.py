@@ -48,7 +48,6 @@ def test_an_operator_logs_in_and_reads_readiness_and_configuration(
     expect(page.locator(".readiness .ready")).to_have_text("Ready: taking and delivering reports.")
     expect(page.locator("[data-check=scp]")).to_contain_text("Receiving: senders can connect")
     expect(page.locator("[data-check=sink]")).to_contain_text("outbox folder writable")
-    screenshot(page, "console-overview")
 
     page.get_by_role("link", name="Configuration").click()
     row = page.locator("#section-http tr", has=page.locator("code", has_text="api_token_file"))

@@ -176,7 +176,7 @@ def job_content(
         header if detail.header else h("p", {"class": "muted"}, "Not mapped yet."),
         outline(bundle) if bundle else None,
         h("h2", None, "Attempts (newest first)"),
-        h("ol", {"class": "attempts", "reversed": True}, attempts)
+        h("ul", {"class": "attempts"}, attempts)
         if attempts
         else h("p", {"class": "muted"}, "None yet."),
         h("h2", None, "Mapping warnings"),
