@@ -28,7 +28,8 @@ from sr2fhir.events import EventBus
 from sr2fhir.exits import ExitStatus
 from sr2fhir.log import setup_logging
 from sr2fhir.mapping import MappingOptions
-from sr2fhir.ops.http import OpsServer, start_ops_server
+from sr2fhir.ops.console.app import build_console
+from sr2fhir.ops.http import OpsServer, read_api_token, start_ops_server
 from sr2fhir.ops.metrics import MetricsRecorder
 from sr2fhir.ops.notify import SystemdNotifier
 from sr2fhir.ops.service import GatewayOps, scp_ports, worker_stats
@@ -277,7 +278,9 @@ class Gateway:
         except OSError:
             self.stop()
             raise
-        self.http = start_ops_server(self.config.http, self.ops, self.ops.queue_api)
+        token = read_api_token(self.config.http)  # preflight made sure it can be read
+        console = build_console(self.config, self.ops, token)
+        self.http = start_ops_server(self.config.http, self.ops, self.ops.queue_api, console)
         self.notifier.ready(f"listening on port {self.port}")  # systemd Type=notify
 
     @property

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import yaml
 
 from sr2fhir.config.schema import (
     COMMAND_LINE,
+    DEFAULTS,
     ENV_SOURCE,
     SECTIONS,
     AllowedCaller,
@@ -40,6 +42,27 @@ def config_as_dict(config: Config, redact: bool = True) -> dict[str, Any]:
             values["outbox_dir"] = str(config.outbox_path)
         out[name] = values
     return out
+
+
+class ValueSource(enum.Enum):
+    """Which layer a key's effective value came from (loading.py's order, lowest first)."""
+
+    DEFAULT = "default"
+    FILE = "file"
+    ENV = "env"
+    FLAG = "flag"
+
+
+def value_source(config: Config, dotted: str) -> tuple[ValueSource, str]:
+    """(layer, detail) of `section.key`: the file's path, the variable's name, or ''."""
+    origin = config.origin(dotted)
+    if origin == DEFAULTS:
+        return ValueSource.DEFAULT, ""
+    if origin == COMMAND_LINE:
+        return ValueSource.FLAG, ""
+    if origin.startswith(ENV_SOURCE):
+        return ValueSource.ENV, origin[len(ENV_SOURCE) :]
+    return ValueSource.FILE, origin
 
 
 def _plain(value: Any) -> Any:

@@ -42,6 +42,7 @@ from sr2fhir.config.schema import (
     DicomConfig,
     FhirAuth,
     FhirConfig,
+    HttpConfig,
     Key,
     NoAuth,
     SinkKind,
@@ -230,6 +231,9 @@ class _Builder:
         if name == "spool":
             for rule_key, text in spool_rules(section):
                 self.problem(rule_key, self.origins.get(rule_key, DEFAULTS), text)
+        if name == "http":
+            for rule_key, text in http_rules(section):
+                self.problem(rule_key, self.origins.get(rule_key, DEFAULTS), text)
         return section
 
     def _check(self, key: Key, value: Any) -> bool:
@@ -322,6 +326,13 @@ def spool_rules(spool: SpoolConfig) -> Iterator[tuple[str, str]]:
     if spool.database_password_env and spool.database_password_file:
         text = "spool.database_password_env and spool.database_password_file are both set: keep one"
         yield "spool.database_password_file", text
+
+
+def http_rules(http: HttpConfig) -> Iterator[tuple[str, str]]:
+    """(key, message) for each rule broken between the http keys."""
+    if http.console and not (http.api_token_file or http.api_token_env):
+        text = "http.console is true but neither http.api_token_file nor http.api_token_env is set"
+        yield "http.console", text
 
 
 def fhir_rules(fhir: FhirConfig, values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -347,7 +347,8 @@ class LoggingConfig:
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     """The operations endpoint: /healthz, /readyz and /metrics, and the queue API /api/*
-    when a token is configured (see docs/operations.md)."""
+    when a token is configured, and the web console /console when http.console is on as
+    well (see docs/operations.md)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -355,6 +356,7 @@ class HttpConfig:
     check_timeout: float = setting(3.0, check=checks.positive)
     api_token_file: str | None = None  # the file wins when both are set
     api_token_env: str | None = None  # the name of the variable, not the token
+    console: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """The operations endpoint: a stdlib HTTP server in a thread with /healthz, /readyz, /metrics
-and, when a token is configured, the queue API under /api (sr2fhir.ops.api_routes).
+and, when a token is configured, the queue API under /api (sr2fhir.ops.api_routes) and, with
+http.console on too, the web console under /console (sr2fhir.ops.console).
 
 It binds to loopback by default (`http.host`). /healthz, /readyz and /metrics are GET without
 authentication; every /api request needs `Authorization: Bearer <token>` (compared in constant
@@ -25,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from sr2fhir.config import HttpConfig
 from sr2fhir.errors import ConfigError
 from sr2fhir.ops.api_routes import ApiRequest, handle
+from sr2fhir.ops.console.app import PREFIX, Console
+from sr2fhir.ops.console.web import SECURITY_HEADERS, Response, parse_request
 from sr2fhir.ops.health import Check
 from sr2fhir.ops.prometheus import CONTENT_TYPE
 from sr2fhir.ops.queue_api import QueueApi
@@ -84,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
+        if self._is_console(path):
+            self._console("POST")
+            return
         if not path.startswith("/api/") or self.server.api is None:
             self._discard_body()
             self._not_found()
@@ -95,6 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
         source = self.server.source
         if (path == "/api" or path.startswith("/api/")) and self.server.api is not None:
             self._api("GET", path)
+            return
+        if self._is_console(path):
+            self._console("GET")
             return
         try:
             if path == "/healthz":
@@ -112,7 +121,41 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found(self) -> None:
         paths = OPS_PATHS + (["/api/..."] if self.server.api is not None else [])
+        paths += [PREFIX + "/"] if self.server.console is not None else []
         self._json(404, {"error": "not found", "paths": paths})
+
+    def _is_console(self, path: str) -> bool:
+        return self.server.console is not None and (path == PREFIX or path.startswith(PREFIX + "/"))
+
+    def _console(self, method: str) -> None:
+        """One console request: its form body capped, answered by sr2fhir.ops.console."""
+        console = self.server.console
+        assert console is not None
+        body = self._read_body()
+        if body is None:
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            answer = console.handle(parse_request(method, self.path, headers, body, tls=False))
+        except Exception as exc:  # an answer, not a dropped connection; details in the log
+            path = urlsplit(self.path).path
+            log.warning(
+                "%s %s failed: %s", method, path, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
+            answer = Response(500, b"the console failed; see the gateway log\n", "text/plain")
+        self._answer(answer)
+
+    def _answer(self, response: Response) -> None:
+        self.send_response(response.status)
+        names = {name.lower() for name, _ in response.headers}
+        for name, value in (*response.headers, *SECURITY_HEADERS):
+            self.send_header(name, value)
+        if "cache-control" not in names:
+            self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
 
     def _api(self, method: str, path: str) -> None:
         """One /api request: authenticated, its body capped, answered by api_routes."""
@@ -188,6 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Without the query string: a search (/api/jobs?q=, /console/jobs?q=) may hold a
+        Patient ID (PHI)."""
+        path = urlsplit(self.path).path
+        log.debug("%s %s %s %s", self.address_string(), self.command, path, code)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
@@ -197,6 +246,7 @@ class _Server(ThreadingHTTPServer):
     source: OpsSource
     api: Callable[[], QueueApi] | None = None  # the queue API, when a token is configured
     token: str = ""
+    console: Console | None = None  # the web console, when http.console is on
 
 
 class _Server6(_Server):
@@ -213,13 +263,16 @@ class OpsServer:
         source: OpsSource,
         api: Callable[[], QueueApi] | None = None,
         token: str | None = None,
+        console: Console | None = None,
     ) -> None:
-        """`api` and `token`: the queue API is served under /api (both given), else off."""
+        """`api` and `token`: the queue API is served under /api (both given), else off;
+        `console`: the web console under /console, else off."""
         self.host = host
         self.requested_port = port
         self.source = source
         self.api = api if token else None
         self.token = token or ""
+        self.console = console
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -228,6 +281,7 @@ class OpsServer:
         server = server_class((self.host, self.requested_port), _Handler)
         server.source = self.source
         server.api, server.token = self.api, self.token
+        server.console = self.console
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="sr2fhir-http"
@@ -235,6 +289,7 @@ class OpsServer:
         self._thread.daemon = True
         self._thread.start()
         paths = " ".join(OPS_PATHS) + (" /api" if self.api is not None else "")
+        paths += f" {PREFIX}" if self.console is not None else ""
         log.info("operations endpoint on http://%s:%d (%s)", self.host, self.port, paths)
 
     @property
@@ -254,7 +309,10 @@ class OpsServer:
 
 
 def start_ops_server(
-    config: HttpConfig, source: OpsSource, api: Callable[[], QueueApi] | None = None
+    config: HttpConfig,
+    source: OpsSource,
+    api: Callable[[], QueueApi] | None = None,
+    console: Console | None = None,
 ) -> OpsServer | None:
     """The endpoint as configured, or None (disabled, or its port is taken: the gateway still
     receives; the error is logged, and /readyz probes failing to connect show it). The queue
@@ -262,7 +320,7 @@ def start_ops_server(
     preflight before start: a ConfigError here too)."""
     if not config.enabled:
         return None
-    server = OpsServer(config.host, config.port, source, api, read_api_token(config))
+    server = OpsServer(config.host, config.port, source, api, read_api_token(config), console)
     try:
         server.start()
     except OSError as exc:

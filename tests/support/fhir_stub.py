@@ -82,15 +82,22 @@ def _handler(stub: StubFhir) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_stub_fhir() -> Iterator[StubFhir]:
-    stub = StubFhir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="stub-fhir")
+def serving(server: ThreadingHTTPServer, name: str) -> Iterator[int]:
+    """`server` answering in a thread while the block runs; yields its port."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name)
     thread.start()
     try:
-        yield stub
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def running_stub_fhir() -> Iterator[StubFhir]:
+    stub = StubFhir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    with serving(server, "stub-fhir") as port:
+        stub.base = f"http://127.0.0.1:{port}/fhir"
+        yield stub
