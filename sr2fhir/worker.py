@@ -157,7 +157,7 @@ class Worker:
         except OSError as exc:
             return self._give_up(job, f"spool file unreadable: {exc.strerror or exc}")
         if job.instance.sop_class_uid == KEY_OBJECT_SELECTION:
-            return self._key_objects(job, data)
+            return self._guarded(job, lambda: self._key_objects(job, data))
         mapped = self._map(job, data)
         if mapped is None:
             return JobStatus.FAILED
@@ -165,7 +165,18 @@ class Worker:
         if newer is not None:
             self._log_state(job, JobStatus.DONE, f"not delivered: {newer.last_error}")
             return JobStatus.DONE
-        return self._deliver_report(job, data, mapped)
+        return self._guarded(job, lambda: self._deliver_report(job, data, mapped))
+
+    def _guarded(self, job: Job, step: Callable[[], JobStatus]) -> JobStatus:
+        """`step`, whose own bug fails this job (bytes kept for `queue retry`) instead of
+        killing the worker again at every claim; the spool's errors still pause it."""
+        try:
+            return step()
+        except SpoolError:
+            raise
+        except Exception as exc:
+            log.debug("job %d: unexpected lifecycle error", job.id, exc_info=True)
+            return self._give_up(job, f"internal lifecycle error: {type(exc).__name__}")
 
     def _deliver_report(self, job: Job, data: bytes, mapped: MappedReport) -> JobStatus:
         """The SR as the latest of its chain (lifecycle.bundles.revise), or recorded only."""

@@ -59,8 +59,10 @@ def revise(bundle: Bundle, view: LifecycleView) -> Revised:
     """The mapped Bundle of an SR as the latest of its chain (`view`: begin_report)."""
     out = copy.deepcopy(bundle)
     for resource in _resources(out):
-        earlier = view.earlier.get(f"{resource['resourceType']}/{resource['id']}")
-        if earlier is not None and resource["resourceType"] == "Observation":
+        if resource["resourceType"] != "Observation":  # (a conditional create has no id)
+            continue
+        earlier = view.earlier.get(f"Observation/{resource['id']}")
+        if earlier is not None:
             resource["status"] = revised_status(
                 resource["status"], earlier.resource.get("status"), earlier.released
             )

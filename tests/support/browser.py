@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,9 +55,12 @@ def scrolls_sideways(page: Page) -> bool:
     )
 
 
-def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """A PNG into docs/images/ (the screenshots docs/operations.md shows)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> bytes:
+    """The page as a PNG; with SR2FHIR_UPDATE_SCREENSHOTS=1 also written to docs/images/ (the
+    screenshots docs/operations.md shows), so a plain test run leaves the checkout as it was."""
+    png = page.screenshot(full_page=full_page)
+    assert png.startswith(b"\x89PNG"), f"{name}: not a PNG"
+    if os.environ.get("SR2FHIR_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(png)
+    return png

@@ -12,10 +12,11 @@ import pytest
 from pydicom import Dataset
 
 from sr2fhir.delivery.outbox import OutboxSink
-from sr2fhir.mapping import convert_dataset
+from sr2fhir.lifecycle.bundles import revise
+from sr2fhir.mapping import MappingOptions, convert_dataset
 from sr2fhir.mapping.ids import resource_id
 from sr2fhir.mapping.status import document_status, revised_status
-from sr2fhir.spool import JobStatus, Spool, read_instance_info
+from sr2fhir.spool import JobStatus, LifecycleDecision, LifecycleView, Spool, read_instance_info
 from sr2fhir.worker import NOT_A_REJECTION, Worker
 from tests.support.in_process import worker
 from tests.support.sr.documents import DocumentFlags
@@ -208,3 +209,33 @@ def test_an_observation_uid_keys_the_id_across_documents_and_items_without_one_d
     assert observations(first) == observations(copy_of)
     bare = no_observation_uid_report()
     assert observations(bare).isdisjoint(observations(revision(bare, "copy", [])))
+
+
+def test_a_revision_leaves_the_conditional_imaging_study_alone() -> None:
+    """fhir.imaging_study create-if-missing: the Bundle's ImagingStudy has no id (the server
+    names it); revising the Bundle must neither need one nor change that entry."""
+    options = MappingOptions(create_imaging_study=True)
+    bundle = convert_dataset(planar_report(), options)
+    study = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "ImagingStudy")
+    assert "id" not in study["resource"]
+    revised = revise(bundle, LifecycleView(LifecycleDecision.DELIVER))
+    assert study in revised.bundle["entry"]
+
+
+def test_a_lifecycle_bug_fails_the_job_and_leaves_the_worker_running(
+    flow: tuple[Spool, Worker, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the revision step used to kill the worker process at every claim (a crash
+    loop); now that job is FAILED with its bytes kept for `queue retry`, and the next runs."""
+    spool, run, _ = flow
+
+    def broken(*args: object) -> None:
+        raise KeyError("id")
+
+    monkeypatch.setattr("sr2fhir.worker.revise", broken)
+    status, line = send(spool, run, planar_report())
+    assert (status, line) == (JobStatus.FAILED, "internal lifecycle error: KeyError")
+    failed = spool.list_jobs(JobStatus.FAILED, 10)[0]
+    assert spool.read(failed)  # kept for `queue retry`
+    monkeypatch.undo()
+    assert send(spool, run, no_observation_uid_report())[0] is JobStatus.DONE
