@@ -21,7 +21,7 @@ from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SqliteSpool
+from sr2fhir.spool import InstanceInfo, JobStatus, LifecycleUpdate, Spool, SqliteSpool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
@@ -127,7 +127,7 @@ def test_the_workers_file_operations_fail_as_disk_full_errors(
     with pytest.raises(DiskFullError, match=r"^cannot quarantine files/.*: No space left"):
         spool.reject(job, "not a usable SR")
     with pytest.raises(DiskFullError, match=r"^cannot delete files/.*: No space left"):
-        spool.finish(job)
+        spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
 
 
 def test_below_min_free_bytes_instances_are_refused_until_there_is_room(

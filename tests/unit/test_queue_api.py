@@ -21,7 +21,7 @@ from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.api_routes import ROUTES
 from sr2fhir.ops.http import MAX_BODY, OpsServer, read_api_token
 from sr2fhir.ops.queue_api import JobQuery, QueueApi, percentile
-from sr2fhir.spool import InstanceInfo, Spool
+from sr2fhir.spool import InstanceInfo, LifecycleUpdate, Spool
 from sr2fhir.worker import Worker, make_converter
 from tests.support.fake_sinks import Delivery, FakeSink
 from tests.support.paths import REPO
@@ -135,7 +135,7 @@ def test_stats_bucket_per_minute_and_give_latency_percentiles(
     for n in range(3):
         job = api.spool.claim("n:1/w")
         assert job is not None
-        api.spool.finish(job)
+        api.spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
         set_times(spool_config, job.id, now - 120 - n, now - 120 - n + 10 * (n + 1))
     set_times(spool_config, ids[3], now - 2 * 86400, now - 2 * 86400)  # outside the day
     stats = api.stats(now=now)
@@ -256,7 +256,7 @@ def test_the_bundle_of_a_delivered_job_is_gone(server: OpsServer, api: QueueApi)
     job_id = api.spool.receive(b"x", InstanceInfo(SR, "1.2.7.1", "CT1"))
     job = api.spool.claim("n:1/w")
     assert job is not None
-    api.spool.finish(job)
+    api.spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
     status, body = call(server.port, "GET", f"/api/jobs/{job_id}/bundle")
     assert (status, body) == (409, {"error": f"job {job_id} is DONE: its received bytes are gone"})
 
