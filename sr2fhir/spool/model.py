@@ -147,8 +147,6 @@ class JobStore(Protocol):
 
     def claim(self, worker_id: str, large: LargeJobs | None = None) -> Job | None: ...
 
-    def mark_done(self, job_id: int, owner: str, attempt: AttemptRecord | None = None) -> None: ...
-
     def mark_failed(
         self,
         job_id: int,
@@ -282,12 +280,10 @@ class Spool(Protocol):
     def read(self, job: Job) -> bytes:
         """The instance's Part-10 bytes (OSError when they are gone)."""
 
-    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
-        """Delivered: DONE, and the spooled copy is no longer needed. Each of these four
-        records `attempt` (when given) in the same transaction as the state change."""
-
     def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
-        """Will never map: FAILED at once, the bytes quarantined."""
+        """Will never map: FAILED at once, the bytes quarantined. Each of these three (and
+        finish_report) records `attempt` (when given) in the same transaction as the state
+        change."""
 
     def give_up(
         self,

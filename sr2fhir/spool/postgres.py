@@ -289,9 +289,6 @@ class PostgresSpool(JobReads):
             raise FileNotFoundError(f"no bytes stored for job {job.id}")
         return bytes(row[0])
 
-    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
-        self._done(job, None, attempt)
-
     def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
         self._fail(job, reason, None, attempt, quarantine=True)
 
@@ -353,13 +350,6 @@ class PostgresSpool(JobReads):
         if row is None:
             raise _lost(job)
         return _job(row)
-
-    def _done(self, job: Job, error: str | None, attempt: AttemptRecord | None) -> None:
-        params = {"id": job.id, "owner": holder_of(job), "error": error}
-        with self.db.transaction("cannot mark the job done") as conn:
-            _record(conn, job, attempt)
-            if conn.execute(DONE, params).fetchone() is None:
-                raise _lost(job)
 
     def _fail(
         self,

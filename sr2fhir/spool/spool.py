@@ -94,11 +94,6 @@ class SqliteSpool:
     def read(self, job: Job) -> bytes:
         return self.files.read(job.file_key)
 
-    def finish(self, job: Job, attempt: AttemptRecord | None = None) -> None:
-        """Delivered: DONE, and the spooled copy is no longer needed."""
-        self.jobs.mark_done(job.id, holder_of(job), attempt)
-        self._delete(job.file_key)
-
     def reject(self, job: Job, reason: str, attempt: AttemptRecord | None = None) -> None:
         """Will never map: FAILED at once, file moved to the quarantine."""
         try:

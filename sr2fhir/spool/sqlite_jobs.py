@@ -262,9 +262,6 @@ class SqliteJobStore(JobReads):
             row = db.execute(CLAIM, params).fetchone()
         return _job(row) if row else None
 
-    def mark_done(self, job_id: int, owner: str, attempt: AttemptRecord | None = None) -> None:
-        self._set_status(job_id, owner, JobStatus.DONE, None, attempt=attempt)
-
     def mark_failed(
         self,
         job_id: int,

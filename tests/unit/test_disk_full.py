@@ -17,15 +17,16 @@ import pytest
 
 from sr2fhir import fsutil
 from sr2fhir.daemon import Gateway
-from sr2fhir.delivery import OutboxSink, Receipt
+from sr2fhir.delivery import OutboxSink
 from sr2fhir.errors import DiskFullError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.health import check_spool
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SqliteSpool
+from sr2fhir.spool import InstanceInfo, JobStatus, LifecycleUpdate, Spool, SqliteSpool
 from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 from sr2fhir.worker import Worker, make_converter
+from tests.support.fake_sinks import ScriptedSink
 from tests.support.in_process import gateway_config
 from tests.support.processes import wait_until
 from tests.support.sr.benchmark import benchmark_report_bytes
@@ -126,7 +127,7 @@ def test_the_workers_file_operations_fail_as_disk_full_errors(
     with pytest.raises(DiskFullError, match=r"^cannot quarantine files/.*: No space left"):
         spool.reject(job, "not a usable SR")
     with pytest.raises(DiskFullError, match=r"^cannot delete files/.*: No space left"):
-        spool.finish(job)
+        spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
 
 
 def test_below_min_free_bytes_instances_are_refused_until_there_is_room(
@@ -181,27 +182,11 @@ def test_a_full_outbox_is_a_disk_full_error(
         sink.deliver({"resourceType": "Bundle"}, InstanceInfo("1.2", "1.2.3", "AE"))
 
 
-class FullOnceSink:
+def full_once_sink(outbox: Path) -> ScriptedSink:
     """The outbox is full at the first delivery, then has room."""
-
-    def __init__(self, outbox: Path) -> None:
-        self.inner = OutboxSink(outbox)
-        self.full = True
-
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
-        if self.full:
-            self.full = False
-            raise DiskFullError("outbox full: No space left on device")
-        return self.inner.deliver(bundle, instance)
-
-    def recover(self) -> None:
-        self.inner.recover()
+    return ScriptedSink(
+        DiskFullError("outbox full: No space left on device"), then=OutboxSink(outbox)
+    )
 
 
 def running(worker: Worker) -> Callable[[], None]:
@@ -224,7 +209,7 @@ def test_a_worker_gives_back_the_job_a_full_disk_stranded_and_resumes(
     uid = str(from_bytes(raw).SOPInstanceUID)
     job_id = spool.receive(raw, InstanceInfo(SOP_CLASSES["comprehensive"], uid, "AE"))
     worker = Worker(
-        spool, make_converter(MappingOptions()), FullOnceSink(tmp_path / "outbox"), "t/w0.1"
+        spool, make_converter(MappingOptions()), full_once_sink(tmp_path / "outbox"), "t/w0.1"
     )
     caplog.set_level(logging.INFO, logger="sr2fhir.worker")
     halt = running(worker)

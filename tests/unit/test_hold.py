@@ -21,10 +21,11 @@ from sr2fhir.ops.health import check_spool
 from sr2fhir.ops.queue_view import read_queue
 from sr2fhir.ops.stats import Snapshot
 from sr2fhir.report_facts import MappedReport
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool
+from sr2fhir.spool import JobStatus, Spool
 from sr2fhir.spool.pg_schema import STEPS
 from sr2fhir.spool.sqlite_jobs import SCHEMA, SCHEMA_VERSION, SqliteJobStore
 from sr2fhir.worker import Worker
+from tests.support.fake_sinks import Delivery, FakeSink
 from tests.support.postgres import (
     fresh_database,
     make_due,
@@ -133,20 +134,15 @@ def test_queue_retry_starts_a_failed_job_with_no_hold(spool: Spool, spool_config
 # ---------------------------------------------------------------- the worker
 
 
-class WaitingSink:
+class WaitingSink(FakeSink):
     """A FHIR server that has the Patient once `present`; answers as FhirSink does."""
 
     def __init__(self) -> None:
         self.present = False
         self.asked: list[UnresolvedReference | None] = []
 
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: UnresolvedReference | None = None,
-    ) -> Receipt:
+    def answer(self, delivery: Delivery) -> Receipt:
+        unresolved = delivery.unresolved
         self.asked.append(unresolved)
         if self.present or unresolved is UnresolvedReference.LOGICAL:
             return Receipt("server")

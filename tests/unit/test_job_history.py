@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import Config
-from sr2fhir.delivery import OutboxSink, Receipt, SinkCheck
+from sr2fhir.delivery import OutboxSink, Receipt
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.spool import InstanceInfo, JobFilter, JobStatus, Spool, SpoolRole
 from sr2fhir.spool.sqlite_jobs import SCHEMA, SCHEMA_VERSION, SqliteJobStore
 from sr2fhir.worker import Worker, make_converter
+from tests.support.fake_sinks import ScriptedSink
 from tests.support.postgres import make_due, open_for
 from tests.support.sr.part10 import to_bytes
 from tests.support.sr.reports import planar_report, units_report
@@ -28,31 +29,6 @@ OUTCOME: dict[str, object] = {
     "issue": [{"severity": "error", "code": "processing", "diagnostics": "busy"}],
 }
 LOCATIONS = ("Observation/a/_history/1", "ImagingSelection/b/_history/1")
-
-
-class Answers:
-    """A sink answering from a list: an exception to raise, or a Receipt."""
-
-    def __init__(self, *answers: Exception | Receipt) -> None:
-        self.answers = list(answers)
-
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def recover(self, pid: int | None = None) -> None:
-        """Nothing to clean."""
-
-    def probe(self, timeout: float) -> SinkCheck:
-        return SinkCheck(True, "answers")
 
 
 def receive(spool: Spool, ds: Any) -> int:
@@ -68,7 +44,7 @@ def test_a_delivered_job_keeps_its_warnings_header_and_attempt(
     any_spool: Spool, tmp_path: Path
 ) -> None:
     job_id = receive(any_spool, units_report())
-    sink = Answers(Receipt("server", 200, LOCATIONS))
+    sink = ScriptedSink(Receipt("server", 200, LOCATIONS))
     worker = Worker(any_spool, make_converter(MappingOptions()), sink, "n1:1/w0.1")
     assert worker.run_once()
     job = any_spool.get(job_id)
@@ -87,7 +63,7 @@ def test_every_attempt_is_recorded_with_status_outcome_and_error(
     any_spool: Spool, spool_config: Config
 ) -> None:
     job_id = receive(any_spool, planar_report())
-    sink = Answers(
+    sink = ScriptedSink(
         TransientDeliveryError("transaction: HTTP 503 (error: busy)", None, 503, OUTCOME),
         PermanentDeliveryError("transaction: HTTP 422", OUTCOME, 422),
     )
@@ -115,7 +91,7 @@ def test_every_attempt_is_recorded_with_status_outcome_and_error(
 def test_a_rejected_report_records_its_reason_as_the_attempt(any_spool: Spool) -> None:
     info = InstanceInfo("1.2.840.10008.5.1.4.1.1.88.33", "1.2.3.4", "CT2")
     job_id = any_spool.receive(b"not dicom at all", info)
-    worker = Worker(any_spool, make_converter(MappingOptions()), Answers(), "n1:1/w0.1")
+    worker = Worker(any_spool, make_converter(MappingOptions()), ScriptedSink(), "n1:1/w0.1")
     assert worker.run_once()
     (attempt,) = any_spool.attempts(job_id)
     assert attempt.error is not None and attempt.error.startswith("not a usable SR")
@@ -125,7 +101,7 @@ def test_a_rejected_report_records_its_reason_as_the_attempt(any_spool: Spool) -
 def test_a_new_version_forgets_the_old_warnings(any_spool: Spool, spool_config: Config) -> None:
     ds = units_report()
     job_id = receive(any_spool, ds)
-    sink = Answers(TransientDeliveryError("down"))
+    sink = ScriptedSink(TransientDeliveryError("down"))
     Worker(any_spool, make_converter(MappingOptions()), sink, "n1:1/w0.1", no_wait()).run_once()
     job = any_spool.get(job_id)
     assert job is not None and job.status is JobStatus.READY and job.warnings
@@ -158,7 +134,9 @@ def test_find_jobs_filters_pages_and_counts(any_spool: Spool) -> None:
 def test_patient_id_is_matched_only_when_phi_is_allowed(any_spool: Spool) -> None:
     ds = planar_report()
     job_id = receive(any_spool, ds)
-    worker = Worker(any_spool, make_converter(MappingOptions()), Answers(Receipt("x")), "n:1/w")
+    worker = Worker(
+        any_spool, make_converter(MappingOptions()), ScriptedSink(Receipt("x")), "n:1/w"
+    )
     assert worker.run_once()
     patient = str(ds.PatientID)
     assert any_spool.find_jobs(JobFilter(q=patient))[1] == 0
@@ -217,7 +195,7 @@ def test_only_failed_jobs_are_discarded(any_spool: Spool, state: JobStatus) -> N
     job_id = receive(any_spool, planar_report())
     if state is JobStatus.DONE:
         Worker(
-            any_spool, make_converter(MappingOptions()), Answers(Receipt("x")), "n:1/w"
+            any_spool, make_converter(MappingOptions()), ScriptedSink(Receipt("x")), "n:1/w"
         ).run_once()
     assert not any_spool.discard(job_id)
     assert any_spool.get(job_id) is not None
@@ -225,7 +203,7 @@ def test_only_failed_jobs_are_discarded(any_spool: Spool, state: JobStatus) -> N
 
 def test_a_discarded_failed_job_is_gone_with_its_history(any_spool: Spool) -> None:
     job_id = receive(any_spool, planar_report())
-    sink = Answers(PermanentDeliveryError("transaction: HTTP 400", OUTCOME, 400))
+    sink = ScriptedSink(PermanentDeliveryError("transaction: HTTP 400", OUTCOME, 400))
     Worker(any_spool, make_converter(MappingOptions()), sink, "n:1/w").run_once()
     assert any_spool.discard(job_id)
     assert any_spool.get(job_id) is None and any_spool.attempts(job_id) == []
@@ -239,7 +217,7 @@ def test_discarding_keeps_the_bytes_in_the_quarantine_folder(tmp_path: Path) -> 
     spool = open_spool(tmp_path / "data")
     try:
         job_id = receive(spool, planar_report())
-        sink = Answers(PermanentDeliveryError("transaction: HTTP 400", OUTCOME, 400))
+        sink = ScriptedSink(PermanentDeliveryError("transaction: HTTP 400", OUTCOME, 400))
         Worker(spool, make_converter(MappingOptions()), sink, "n:1/w").run_once()
         assert list((tmp_path / "data" / "files").iterdir())
         assert spool.discard(job_id)

@@ -12,7 +12,7 @@ from sr2fhir.config import Config
 from sr2fhir.daemon import Gateway
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.report_facts import MappedReport
-from sr2fhir.spool import InstanceInfo, JobStatus, LargeJobs, Spool
+from sr2fhir.spool import InstanceInfo, JobStatus, LargeJobs, LifecycleUpdate, Spool
 from sr2fhir.worker import Converter, make_converter
 from tests.support.in_process import gateway_config
 from tests.support.processes import wait_until
@@ -45,7 +45,7 @@ def test_a_large_job_is_not_claimed_while_the_large_lane_is_full(any_spool: Spoo
     assert claimed(spool, "w3") is None
     first = spool.get(large_1)
     assert first is not None
-    spool.finish(first)
+    spool.finish_report(first, LifecycleUpdate(first.sop_instance_uid))
     assert claimed(spool, "w3") == "large-2"
 
 
@@ -97,7 +97,7 @@ def test_supersede_if_newer_spares_the_newest_version(any_spool: Spool) -> None:
     newest = spool.claim("n:1/w")
     assert newest is not None and newest.id == new
     assert spool.supersede_if_newer(newest) is None
-    spool.finish(newest)  # delivered
+    spool.finish_report(newest, LifecycleUpdate(newest.sop_instance_uid))  # delivered
     assert spool.retry(old)  # `queue retry --failed`
     again = spool.claim("n:1/w")
     assert again is not None and again.id == old

@@ -15,14 +15,15 @@ import yaml
 
 from sr2fhir.cli import main
 from sr2fhir.config import Config, HttpConfig
-from sr2fhir.delivery import Receipt, SinkCheck
+from sr2fhir.delivery import Receipt
 from sr2fhir.errors import ConfigError, PermanentDeliveryError
 from sr2fhir.mapping import MappingOptions
 from sr2fhir.ops.api_routes import ROUTES
 from sr2fhir.ops.http import MAX_BODY, OpsServer, read_api_token
 from sr2fhir.ops.queue_api import JobQuery, QueueApi, percentile
-from sr2fhir.spool import InstanceInfo, Spool
+from sr2fhir.spool import InstanceInfo, LifecycleUpdate, Spool
 from sr2fhir.worker import Worker, make_converter
+from tests.support.fake_sinks import Delivery, FakeSink
 from tests.support.paths import REPO
 from tests.support.postgres import set_times, write_config
 from tests.support.sr.part10 import to_bytes
@@ -32,20 +33,12 @@ TOKEN = "t0ken-" + "x" * 26
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 
 
-class Refuse:
+class Refuse(FakeSink):
     """A sink that refuses every Bundle with a 400 and an OperationOutcome."""
 
-    def deliver(
-        self, bundle: Any, instance: Any, warnings: Any = (), unresolved: Any = None
-    ) -> Receipt:
+    def answer(self, delivery: Delivery) -> Receipt:
         outcome: dict[str, object] = {"resourceType": "OperationOutcome", "issue": []}
         raise PermanentDeliveryError("transaction: HTTP 400", outcome, 400)
-
-    def recover(self, pid: int | None = None) -> None:
-        """Nothing to clean."""
-
-    def probe(self, timeout: float) -> SinkCheck:
-        return SinkCheck(True, "")
 
 
 class Source:
@@ -142,7 +135,7 @@ def test_stats_bucket_per_minute_and_give_latency_percentiles(
     for n in range(3):
         job = api.spool.claim("n:1/w")
         assert job is not None
-        api.spool.finish(job)
+        api.spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
         set_times(spool_config, job.id, now - 120 - n, now - 120 - n + 10 * (n + 1))
     set_times(spool_config, ids[3], now - 2 * 86400, now - 2 * 86400)  # outside the day
     stats = api.stats(now=now)
@@ -263,7 +256,7 @@ def test_the_bundle_of_a_delivered_job_is_gone(server: OpsServer, api: QueueApi)
     job_id = api.spool.receive(b"x", InstanceInfo(SR, "1.2.7.1", "CT1"))
     job = api.spool.claim("n:1/w")
     assert job is not None
-    api.spool.finish(job)
+    api.spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
     status, body = call(server.port, "GET", f"/api/jobs/{job_id}/bundle")
     assert (status, body) == (409, {"error": f"job {job_id} is DONE: its received bytes are gone"})
 

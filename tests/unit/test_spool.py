@@ -18,6 +18,7 @@ from sr2fhir.errors import LeaseLostError, SpoolError
 from sr2fhir.spool import (
     FolderSize,
     JobStatus,
+    LifecycleUpdate,
     RecoveryReport,
     Spool,
     SqliteSpool,
@@ -102,7 +103,7 @@ def test_new_version_of_a_delivered_instance_is_a_new_job(spool: Spool) -> None:
     first = spool.receive(part10("4.1"), info("4.1"))
     job = spool.claim("n/w")
     assert job is not None
-    spool.finish(job)
+    spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
     second = spool.receive(part10("4.1", text="v2"), info("4.1"))
     assert second != first
     assert spool.counts()[JobStatus.READY] == 1
@@ -114,7 +115,7 @@ def test_versions_of_one_instance_are_never_worked_on_concurrently(spool: Spool)
     newer = spool.receive(part10("5.1", text="v2"), info("5.1"))
     assert locked is not None and newer != locked.id
     assert spool.claim("n/w2") is None
-    spool.finish(locked)
+    spool.finish_report(locked, LifecycleUpdate(locked.sop_instance_uid))
     claimed = spool.claim("n/w2")
     assert claimed is not None and claimed.id == newer
 
@@ -159,7 +160,7 @@ def test_purge_removes_only_old_done_jobs(spool: Spool) -> None:
     spool.receive(part10("9.2"), info("9.2"))
     job = spool.claim("n/w")
     assert job is not None
-    spool.finish(job)
+    spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
     assert spool.purge_done(older_than=0) == 0
     assert spool.purge_done(older_than=job.updated_at + 3600) == 1
     assert spool.counts() == {
@@ -272,7 +273,8 @@ def test_recovery_deletes_the_file_of_a_done_job_left_by_a_crash(
     spool.receive(part10("17.1"), info("17.1"))
     job = spool.claim("n/w")
     assert job is not None
-    spool.jobs.mark_done(job.id, "n/w")  # crash before the file was deleted
+    # DONE, then a crash before the file was deleted
+    spool.jobs.finish_report(job.id, "n/w", LifecycleUpdate(job.sop_instance_uid))
     report = spool.recover()
     assert report.orphans_superseded == 1 and report.orphans_enqueued == 0
     assert list(spool.files.spooled_keys()) == []
@@ -343,7 +345,7 @@ def test_a_worker_that_lost_its_job_changes_nothing(spool: Spool) -> None:
     second = spool.claim("b:2/w0.1")
     assert second is not None and second.id == first.id
     for update in (
-        lambda: spool.finish(first),
+        lambda: spool.finish_report(first, LifecycleUpdate(first.sop_instance_uid)),
         lambda: spool.give_up(first, "no"),
         lambda: spool.reject(first, "no"),
         lambda: spool.retry_later(first, "later", 60),
@@ -355,7 +357,8 @@ def test_a_worker_that_lost_its_job_changes_nothing(spool: Spool) -> None:
     held = spool.get(first.id)
     assert held is not None and held.status is JobStatus.LOCKED
     assert held.locked_by == "b:2/w0.1"
-    spool.finish(second)  # the holder's update takes effect
+    # the holder's update takes effect
+    spool.finish_report(second, LifecycleUpdate(second.sop_instance_uid))
     done = spool.get(first.id)
     assert done is not None and done.status is JobStatus.DONE
 

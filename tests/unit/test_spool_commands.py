@@ -8,7 +8,7 @@ import pytest
 
 from sr2fhir.cli import main
 from sr2fhir.config import Config
-from sr2fhir.spool import InstanceInfo, JobStatus, Spool, SpoolRole
+from sr2fhir.spool import InstanceInfo, JobStatus, LifecycleUpdate, Spool, SpoolRole
 from tests.support.postgres import open_for, write_config
 
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
@@ -24,7 +24,7 @@ def filled_spool(config: Config) -> tuple[int, int, int]:
         job = spool.claim("node:1/w")
         assert job is not None and job.id == job_id
         if action == "finish":
-            spool.finish(job)
+            spool.finish_report(job, LifecycleUpdate(job.sop_instance_uid))
         else:
             spool.reject(job, "not a usable SR: no TID 1500 title")
     spool.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sr2fhir.config import Config
-from sr2fhir.delivery import OutboxSink, Receipt
+from sr2fhir.delivery import OutboxSink
 from sr2fhir.delivery.retry import RetryPolicy
 from sr2fhir.errors import (
     MappingError,
@@ -23,6 +23,7 @@ from sr2fhir.mapping import MappingOptions
 from sr2fhir.report_facts import MappedReport
 from sr2fhir.spool import FolderSize, InstanceInfo, JobStatus, Spool
 from sr2fhir.worker import Worker, make_converter
+from tests.support.fake_sinks import ScriptedSink
 from tests.support.in_process import worker
 from tests.support.postgres import make_due
 from tests.support.sr.bad_inputs import basic_text_sr_bytes, not_dicom_bytes
@@ -44,26 +45,9 @@ def enqueue(spool: Spool, index: int, data: bytes | None = None) -> tuple[int, s
     return spool.receive(raw, InstanceInfo(SR, uid, "MODALITY")), uid
 
 
-class FlakySink:
+def flaky_sink(outbox: Path, *errors: Exception) -> ScriptedSink:
     """Fails with the given errors first, then writes to the outbox."""
-
-    def __init__(self, outbox: Path, *errors: Exception) -> None:
-        self.errors = list(errors)
-        self.inner = OutboxSink(outbox)
-
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
-        if self.errors:
-            raise self.errors.pop(0)
-        return self.inner.deliver(bundle, instance, warnings)
-
-    def recover(self) -> None:
-        self.inner.recover()
+    return ScriptedSink(*errors, then=OutboxSink(outbox))
 
 
 def test_a_report_is_mapped_delivered_and_done(spool: Spool, tmp_path: Path) -> None:
@@ -129,7 +113,7 @@ def test_sink_errors_retry_with_backoff_then_succeed(
     spool: Spool, spool_config: Config, tmp_path: Path
 ) -> None:
     job_id, uid = enqueue(spool, 6)
-    sink = FlakySink(tmp_path / "o", TransientDeliveryError("503 from server"))
+    sink = flaky_sink(tmp_path / "o", TransientDeliveryError("503 from server"))
     run = worker(spool, sink)
     assert run.run_once()
     waiting = spool.get(job_id)
@@ -146,7 +130,7 @@ def test_sink_errors_retry_with_backoff_then_succeed(
 
 def test_sink_errors_fail_the_job_after_the_attempt_limit(spool: Spool, tmp_path: Path) -> None:
     job_id, _ = enqueue(spool, 7)
-    sink = FlakySink(tmp_path / "o", *[OSError("disk gone")] * 5)
+    sink = flaky_sink(tmp_path / "o", *[OSError("disk gone")] * 5)
     policy = RetryPolicy(max_attempts=2, initial=0.001, cap=0.001)  # due again at once
     run = Worker(spool, make_converter(MappingOptions()), sink, "test/w0.1", policy)
     assert run.run_once()
@@ -162,7 +146,7 @@ def test_sink_errors_fail_the_job_after_the_attempt_limit(spool: Spool, tmp_path
 
 def test_a_permanent_refusal_fails_without_retry(spool: Spool, tmp_path: Path) -> None:
     job_id, _ = enqueue(spool, 8)
-    sink = FlakySink(tmp_path / "o", PermanentDeliveryError("422 unprocessable"))
+    sink = flaky_sink(tmp_path / "o", PermanentDeliveryError("422 unprocessable"))
     worker(spool, sink).run_once()
     job = spool.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1
@@ -174,7 +158,7 @@ def test_a_permanent_refusal_keeps_the_servers_operation_outcome(
 ) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
     job_id, _ = enqueue(spool, 9)
-    sink = FlakySink(tmp_path / "o", PermanentDeliveryError("HTTP 400", outcome, 400))
+    sink = flaky_sink(tmp_path / "o", PermanentDeliveryError("HTTP 400", outcome, 400))
     worker(spool, sink).run_once()
     job = spool.get(job_id)
     assert job is not None and job.status is JobStatus.FAILED

@@ -15,6 +15,7 @@ from sr2fhir.config import Config
 from sr2fhir.delivery import OutboxSink, Receipt
 from sr2fhir.errors import PermanentDeliveryError
 from sr2fhir.spool import InstanceInfo, JobStatus, Spool
+from tests.support.fake_sinks import Delivery, FakeSink
 from tests.support.in_process import worker
 from tests.support.postgres import write_config
 from tests.support.sr.benchmark import benchmark_report, benchmark_report_bytes
@@ -51,38 +52,20 @@ def receive(spool: Spool, data: bytes, uid: str | None = None) -> int:
     return spool.receive(data, InstanceInfo(SR, uid or uid_of(data), "MODALITY"))
 
 
-class Broken:
+class Broken(FakeSink):
     """A sink whose code has a bug: it raises what no delivery error handler expects."""
 
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
-        return bundle["no such key"]  # type: ignore[no-any-return]
-
-    def recover(self, pid: int | None = None) -> None:
-        """Nothing to clean."""
+    def answer(self, delivery: Delivery) -> Receipt:
+        return delivery.bundle["no such key"]  # type: ignore[no-any-return]
 
 
-class Refusing:
+class Refusing(FakeSink):
     """A FHIR-ish sink that refuses, keeping the server's strange answer."""
 
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
+    def answer(self, delivery: Delivery) -> Receipt:
         raise PermanentDeliveryError(
             "transaction: the answer is a JSON string, not a resource", answer='"OK"'
         )
-
-    def recover(self, pid: int | None = None) -> None:
-        """Nothing to clean."""
 
 
 # ---------------------------------------------------------------- point 4

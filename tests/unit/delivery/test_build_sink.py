@@ -9,6 +9,7 @@ from sr2fhir.delivery import FhirSink, OutboxSink, SinkKind, build_sink
 from sr2fhir.delivery.sink import Receipt, SinkCheck
 from sr2fhir.ops.health import SinkProbe
 from sr2fhir.ops.service import GatewayOps
+from tests.support.fake_sinks import Delivery, FakeSink
 
 
 def test_the_configured_kind_is_built(tmp_path: Path) -> None:
@@ -22,17 +23,14 @@ def test_the_configured_kind_is_built(tmp_path: Path) -> None:
     assert isinstance(build_sink(both, SinkKind.FHIR), FhirSink)  # convert --push
 
 
-class Probed:
+class Probed(FakeSink):
+    """A sink that only says it is not ready."""
+
     def __init__(self) -> None:
         self.timeouts: list[float] = []
 
-    def deliver(
-        self, bundle: object, instance: object, warnings: object = (), unresolved: object = None
-    ) -> Receipt:
+    def answer(self, delivery: Delivery) -> Receipt:
         raise AssertionError("readiness never delivers")
-
-    def recover(self, pid: int | None = None) -> None:
-        pass
 
     def probe(self, timeout: float) -> SinkCheck:
         self.timeouts.append(timeout)

@@ -3,48 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sr2fhir.commands import convert
 from sr2fhir.config import load_config
 from sr2fhir.delivery.retry import GaveUp, RetryPolicy, deliver_with_retries, failure_of
-from sr2fhir.delivery.sink import Receipt, SinkCheck
+from sr2fhir.delivery.sink import Receipt
 from sr2fhir.errors import PermanentDeliveryError, TransientDeliveryError
 from sr2fhir.spool import InstanceInfo
+from tests.support.fake_sinks import ScriptedSink
 
 INSTANCE = InstanceInfo("1.2.840.10008.5.1.4.1.1.88.22", "1.2.3", "convert")
 
 
-class Flaky:
+def flaky(*failures: Exception) -> ScriptedSink:
     """A sink that fails with each of `failures` in turn, then delivers."""
-
-    def __init__(self, *failures: Exception) -> None:
-        self.failures = list(failures)
-        self.calls = 0
-
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        return Receipt("delivered")
-
-    def recover(self, pid: int | None = None) -> None:
-        pass
-
-    def probe(self, timeout: float) -> SinkCheck:
-        return SinkCheck(True, "fake")
+    return ScriptedSink(*failures, Receipt("delivered"))
 
 
 def test_transient_failures_are_retried_after_the_backoff_or_retry_after() -> None:
-    sink = Flaky(TransientDeliveryError("503"), TransientDeliveryError("429", retry_after=7.0))
+    sink = flaky(TransientDeliveryError("503"), TransientDeliveryError("429", retry_after=7.0))
     sleeps: list[float] = []
     policy = RetryPolicy(max_attempts=3, initial=2.0, cap=30.0)
     receipt = deliver_with_retries(sink, {}, INSTANCE, policy, sleeps.append, rng=lambda: 1.0)
@@ -53,7 +32,7 @@ def test_transient_failures_are_retried_after_the_backoff_or_retry_after() -> No
 
 def test_a_permanent_refusal_is_not_retried_and_keeps_the_outcome() -> None:
     outcome = {"resourceType": "OperationOutcome"}
-    sink = Flaky(PermanentDeliveryError("HTTP 422", outcome=outcome, status=422))
+    sink = flaky(PermanentDeliveryError("HTTP 422", outcome=outcome, status=422))
     with pytest.raises(GaveUp) as gave_up:
         deliver_with_retries(sink, {}, INSTANCE, RetryPolicy(3), lambda s: None)
     assert sink.calls == 1 and gave_up.value.failure.permanent
@@ -61,7 +40,7 @@ def test_a_permanent_refusal_is_not_retried_and_keeps_the_outcome() -> None:
 
 
 def test_attempts_end_at_the_policy_s_maximum() -> None:
-    sink = Flaky(*(OSError("connection reset") for _ in range(5)))
+    sink = flaky(*(OSError("connection reset") for _ in range(5)))
     with pytest.raises(GaveUp, match="OSError: connection reset") as gave_up:
         deliver_with_retries(sink, {}, INSTANCE, RetryPolicy(2), lambda s: None)
     assert (sink.calls, gave_up.value.attempts) == (2, 2)
@@ -83,7 +62,7 @@ def test_convert_push_uses_the_gateway_s_retry_rules(tmp_path: Path) -> None:
     )
     pusher = convert._pusher(config)
     assert pusher.policy == RetryPolicy(convert.PUSH_ATTEMPTS, 3.0, 40.0)
-    pusher.sink = sink = Flaky(TransientDeliveryError("503", retry_after=5.0))
+    pusher.sink = sink = flaky(TransientDeliveryError("503", retry_after=5.0))
     sleeps: list[float] = []
     pusher.sleep, pusher.rng = sleeps.append, lambda: 0.0
     pusher.push("a.dcm", convert.Converted("1.2.3", {"entry": []}))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from sr2fhir.spool.local_files import LocalFileStore
 from sr2fhir.spool.space import SpaceGuard
 from sr2fhir.spool.sqlite_jobs import SqliteJobStore
 from sr2fhir.worker import Worker
+from tests.support.fake_sinks import Delivery, FakeSink
 
 HOUR = 3600.0
 UID = "1.2.826.0.1.3680043.8.498.1"
@@ -34,26 +34,17 @@ class Clock:
         return self.now
 
 
-class EhrDownUntil:
+class EhrDownUntil(FakeSink):
     """A FHIR server that answers 503 until `back_at` (fake time)."""
 
     def __init__(self, clock: Clock, back_at: float) -> None:
         self.clock, self.back_at, self.calls = clock, back_at, 0
 
-    def deliver(
-        self,
-        bundle: dict[str, Any],
-        instance: InstanceInfo,
-        warnings: tuple[Any, ...] = (),
-        unresolved: object = None,
-    ) -> Receipt:
+    def answer(self, delivery: Delivery) -> Receipt:
         self.calls += 1
         if self.clock() < self.back_at:
             raise TransientDeliveryError("POST transaction: HTTP 503")
         return Receipt("https://ehr.example/fhir")
-
-    def recover(self) -> None:
-        """Nothing half-written."""
 
 
 @pytest.fixture
