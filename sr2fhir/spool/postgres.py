@@ -38,7 +38,6 @@ from sr2fhir.spool.model import (
     FolderSize,
     InstanceInfo,
     Job,
-    JobStatus,
     LargeJobs,
     RecoveryReport,
     holder_of,
@@ -48,7 +47,7 @@ from sr2fhir.spool.model import (
 from sr2fhir.spool.pg_connect import Conflict, Connection, Database, Row
 from sr2fhir.spool.pg_schema import TABLES
 from sr2fhir.spool.spool import log_replaced
-from sr2fhir.spool.sql_reads import JobReads, attempt_values
+from sr2fhir.spool.sql_reads import JobReads, attempt_values, job_from_row
 
 log = logging.getLogger(__name__)
 
@@ -536,41 +535,4 @@ def _one(row: Row | None) -> Row:
 
 
 def _job(row: Row) -> Job:
-    (
-        id_,
-        status,
-        sop_class,
-        sop_instance,
-        ae,
-        quarantined,
-        attempts,
-        due,
-        error,
-        owner,
-        got,
-        upd,
-        outcome,
-        size,
-        warnings,
-        header,
-        held_since,
-        released,
-    ) = row
-    return Job(
-        id=int(id_),
-        status=JobStatus(status),
-        instance=InstanceInfo(sop_class, sop_instance, ae),
-        file_key=f"{QUARANTINE if quarantined else WAITING}/{id_}",
-        attempts=attempts,
-        next_attempt_at=due,
-        last_error=error,
-        locked_by=owner,
-        received_at=got,
-        updated_at=upd,
-        outcome=outcome,
-        size=int(size),
-        warnings=warnings,
-        header=header,
-        held_since=held_since,
-        released=bool(released),
-    )
+    return job_from_row(row, f"{QUARANTINE if row[5] else WAITING}/{row[0]}")

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sr2fhir.spool.model import (
     AttemptRecord,
+    InstanceInfo,
     Job,
     JobFilter,
     JobStatus,
@@ -140,6 +141,50 @@ class JobReads(abc.ABC):
         ):
             counts.setdefault(str(ae), {})[JobStatus(status)] = int(count)
         return counts
+
+
+def job_from_row(row: Row, file_key: str) -> Job:
+    """A Job from a row in the column order both job stores select; its sixth column is the
+    store's own (SQLite: the file key; PostgreSQL: quarantined), so the caller names the
+    file key."""
+    (
+        id_,
+        status,
+        sop_class,
+        sop_instance,
+        ae,
+        _,
+        attempts,
+        due,
+        error,
+        owner,
+        got,
+        upd,
+        outcome,
+        size,
+        warnings,
+        header,
+        held_since,
+        released,
+    ) = row
+    return Job(
+        id=int(id_),
+        status=JobStatus(status),
+        instance=InstanceInfo(sop_class, sop_instance, ae),
+        file_key=file_key,
+        attempts=attempts,
+        next_attempt_at=due,
+        last_error=error,
+        locked_by=owner,
+        received_at=got,
+        updated_at=upd,
+        outcome=outcome,
+        size=int(size),
+        warnings=warnings,
+        header=header,
+        held_since=held_since,
+        released=bool(released),
+    )
 
 
 def attempt_values(job_id: int, owner: str, attempt: AttemptRecord) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from sr2fhir.spool.model import (
     like_prefix,
     node_of,
 )
-from sr2fhir.spool.sql_reads import JobReads, attempt_values
+from sr2fhir.spool.sql_reads import JobReads, attempt_values, job_from_row
 from sr2fhir.spool.sqlite_schema import SCHEMA, SCHEMA_VERSION, TABLES, upgrade
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteJobStore", "table_version"]
@@ -497,41 +497,4 @@ def _supersede(db: sqlite3.Connection, job_id: int, owner: str, now: float) -> J
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    (
-        id_,
-        status,
-        sop_class,
-        sop_instance,
-        ae,
-        key,
-        attempts,
-        due,
-        error,
-        owner,
-        got,
-        upd,
-        outcome,
-        size,
-        warnings,
-        header,
-        held_since,
-        released,
-    ) = row
-    return Job(
-        id=id_,
-        status=JobStatus(status),
-        instance=InstanceInfo(sop_class, sop_instance, ae),
-        file_key=key,
-        attempts=attempts,
-        next_attempt_at=due,
-        last_error=error,
-        locked_by=owner,
-        received_at=got,
-        updated_at=upd,
-        outcome=outcome,
-        size=size,
-        warnings=warnings,
-        header=header,
-        held_since=held_since,
-        released=bool(released),
-    )
+    return job_from_row(row, str(row[5]))
