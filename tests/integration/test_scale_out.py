@@ -239,7 +239,12 @@ def test_two_nodes_draining_one_queue_never_work_a_job_twice(tmp_path: Path, dat
     with nodes(tmp_path, database, 2) as started:
         outboxes = [node.outbox for node in started]
         wait_until(lambda: all_delivered(outboxes) == expected, 180, "400 Bundles")
-        rows = query(database, "SELECT status, attempts, count(*) FROM sr2fhir_jobs GROUP BY 1, 2")
+        counted = "SELECT status, attempts, count(*) FROM sr2fhir_jobs GROUP BY 1, 2"
+        # The Bundle is written before its job's DONE commits: wait for the last commits.
+        wait_until(
+            lambda: all(row[0] != "LOCKED" for row in query(database, counted)), 60, "no LOCKED"
+        )
+        rows = query(database, counted)
     assert rows == [("DONE", 1, 400)]
     assert delivered_twice(outboxes) == set()
     assert all(outbox_uids(outbox) for outbox in outboxes), "both nodes worked"
